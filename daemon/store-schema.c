@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The schema, as a list of forward migrations. migration[i] takes a
+ * database from user_version i to i+1. Never edit a migration that has
+ * shipped: add a new one. tests/unit/test-store-migrate.c builds a database
+ * at every earlier version, fills it, and migrates it to the newest.
+ *
+ * Times are INTEGER microseconds since the epoch (realtime), like usec_t.
+ */
+
+#include "daemon/store-schema.h"
+
+#include <stddef.h>
+
+static const char *const migrations[] = {
+        /* 0 → 1: the roster committee staff keep. */
+        "CREATE TABLE buildings ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT NOT NULL DEFAULT '',"
+        "  created_at INTEGER NOT NULL"
+        ") STRICT;"
+
+        "CREATE TABLE residents ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  building_id TEXT NOT NULL REFERENCES buildings(id),"
+        "  flat TEXT NOT NULL,"
+        "  lives_alone INTEGER NOT NULL CHECK (lives_alone IN (0, 1)),"
+        "  phone TEXT NOT NULL DEFAULT '',"
+        "  notes TEXT NOT NULL DEFAULT '',"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX residents_building ON residents(building_id);"
+
+        /* Per-resident rule overrides (key = a rules setting name). */
+        "CREATE TABLE resident_settings ("
+        "  resident_id TEXT NOT NULL REFERENCES residents(id) ON DELETE CASCADE,"
+        "  key TEXT NOT NULL,"
+        "  value TEXT NOT NULL,"
+        "  PRIMARY KEY (resident_id, key)"
+        ") STRICT, WITHOUT ROWID;"
+
+        "CREATE TABLE away_periods ("
+        "  id INTEGER PRIMARY KEY,"
+        "  resident_id TEXT NOT NULL REFERENCES residents(id) ON DELETE CASCADE,"
+        "  starts_at INTEGER NOT NULL,"
+        "  ends_at INTEGER NOT NULL CHECK (ends_at > starts_at),"
+        "  reason TEXT NOT NULL DEFAULT '',"
+        "  created_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX away_periods_resident ON away_periods(resident_id, ends_at);"
+
+        "CREATE TABLE contacts ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  phone TEXT NOT NULL DEFAULT '',"
+        "  role TEXT NOT NULL CHECK (role IN ('neighbour', 'group_leader', 'committee', 'family', 'property')),"
+        "  notify TEXT NOT NULL DEFAULT 'mqtt',"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+
+        /* The escalation ladder; position keeps the file's order inside a tier
+         * (the first family contact is tried before the second). */
+        "CREATE TABLE resident_contacts ("
+        "  resident_id TEXT NOT NULL REFERENCES residents(id) ON DELETE CASCADE,"
+        "  contact_id TEXT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+        "  tier INTEGER NOT NULL CHECK (tier BETWEEN 1 AND 3),"
+        "  position INTEGER NOT NULL DEFAULT 0,"
+        "  PRIMARY KEY (resident_id, contact_id)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX resident_contacts_contact ON resident_contacts(contact_id);"
+
+        /* num is a compact key for the events table; id is what people see. */
+        "CREATE TABLE sensors ("
+        "  num INTEGER PRIMARY KEY,"
+        "  id TEXT NOT NULL UNIQUE,"
+        "  resident_id TEXT REFERENCES residents(id) ON DELETE RESTRICT,"
+        "  building_id TEXT NOT NULL REFERENCES buildings(id),"
+        "  kind TEXT NOT NULL CHECK (kind IN ('leak', 'door', 'motion', 'button', 'fall', 'water_flow',"
+        "                                     'water_meter', 'smoke', 'gas', 'co')),"
+        "  source TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX sensors_resident ON sensors(resident_id);"
+        "CREATE INDEX sensors_source ON sensors(source);"
+
+        "CREATE TABLE audit ("
+        "  id INTEGER PRIMARY KEY,"
+        "  at INTEGER NOT NULL,"
+        "  actor TEXT NOT NULL,"
+        "  action TEXT NOT NULL,"
+        "  object TEXT NOT NULL DEFAULT '',"
+        "  detail TEXT NOT NULL DEFAULT ''"
+        ") STRICT;",
+
+        /* 1 → 2: what the daemon records while it watches. */
+        "CREATE TABLE sensor_health ("
+        "  sensor_num INTEGER PRIMARY KEY REFERENCES sensors(num) ON DELETE CASCADE,"
+        "  last_seen INTEGER,"
+        "  battery INTEGER,"
+        "  available INTEGER,"
+        "  available_since INTEGER,"
+        "  state TEXT,"
+        "  counter INTEGER NOT NULL DEFAULT 0,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+
+        /* Kept small: one row per normalised event, sensor by number. No foreign
+         * key, so removing a sensor does not rewrite its history. */
+        "CREATE TABLE events ("
+        "  id INTEGER PRIMARY KEY,"
+        "  sensor_num INTEGER NOT NULL,"
+        "  at INTEGER NOT NULL,"
+        "  type INTEGER NOT NULL,"
+        "  value REAL,"
+        "  flags INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE INDEX events_sensor_at ON events(sensor_num, at);"
+
+        /* subject is what "one open alert per resident and rule" keys on:
+         * the resident's id, or 'building:ID' / 'sensor:ID' for common areas.
+         * Alerts keep resident and building ids as text without foreign keys so
+         * history survives roster changes. */
+        "CREATE TABLE alerts ("
+        "  id INTEGER PRIMARY KEY,"
+        "  rule TEXT NOT NULL,"
+        "  severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+        "  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),"
+        "  subject TEXT NOT NULL,"
+        "  resident_id TEXT,"
+        "  building_id TEXT,"
+        "  sensor_id TEXT,"
+        "  text TEXT NOT NULL,"
+        "  test INTEGER NOT NULL DEFAULT 0,"
+        "  opened_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  repeats INTEGER NOT NULL DEFAULT 0,"
+        "  tier INTEGER NOT NULL DEFAULT 1,"
+        "  next_escalation_at INTEGER,"
+        "  acked_at INTEGER,"
+        "  acked_by TEXT,"
+        "  resolved_at INTEGER,"
+        "  resolved_by TEXT,"
+        "  outcome TEXT,"
+        "  note TEXT"
+        ") STRICT;"
+        "CREATE UNIQUE INDEX alerts_one_open ON alerts(subject, rule) WHERE state <> 'resolved';"
+        "CREATE INDEX alerts_state ON alerts(state, opened_at);"
+
+        /* Every planned and attempted delivery: the outbox and its audit trail. */
+        "CREATE TABLE deliveries ("
+        "  id INTEGER PRIMARY KEY,"
+        "  alert_id INTEGER NOT NULL REFERENCES alerts(id),"
+        "  contact_id TEXT NOT NULL,"
+        "  channel TEXT NOT NULL,"
+        "  purpose TEXT NOT NULL DEFAULT 'alert',"
+        "  tier INTEGER NOT NULL,"
+        "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt_at INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  sent_at INTEGER,"
+        "  last_error TEXT,"
+        "  token_hash BLOB,"
+        "  token_expires_at INTEGER"
+        ") STRICT;"
+        "CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';"
+        "CREATE INDEX deliveries_alert ON deliveries(alert_id);",
+};
+
+int store_schema_latest(void)
+{
+        return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+const char *store_schema_migration(int from_version)
+{
+        if (from_version < 0 || from_version >= store_schema_latest())
+                return NULL;
+        return migrations[from_version];
+}

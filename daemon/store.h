@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The store: one SQLite file (WAL, foreign keys, busy timeout, mode 0600)
+ * holding the roster, away periods, sensor health, events, alerts,
+ * deliveries and the audit trail. The schema is versioned with
+ * PRAGMA user_version and migrated forward on open (store-schema.c).
+ *
+ * Every statement is prepared; nothing is built from input. SQLite result
+ * codes are translated to negative errno where they enter our code, and the
+ * last failure is kept as a sentence a person can act on (store_error()).
+ *
+ * Not thread-safe: one Store per thread (the daemon's loop thread owns its).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/roster.h"
+#include "daemon/util.h"
+
+typedef struct Store Store;
+
+enum {
+        STORE_OPEN_CREATE = 1 << 0,   /* create the file if missing (else -ENOENT) */
+        STORE_OPEN_READONLY = 1 << 1, /* no migrations, no writes */
+};
+
+/*
+ * Open (and if needed create, with mode 0600) the database at path, set WAL,
+ * foreign keys, busy timeout and synchronous=FULL, and migrate the schema to
+ * the newest version. Returns 0, or:
+ *   -ENOENT   file missing and no STORE_OPEN_CREATE
+ *   -EPROTO   the file was written by a newer shouwang (user_version too high)
+ *   -EIO/-EACCES/-EBUSY/... from SQLite
+ * On error *ret is NULL; a message is logged by the caller from the return
+ * and store_open_error() describes it.
+ */
+int store_open(const char *path, unsigned flags, Store **ret);
+Store *store_free(Store *s);
+DEFINE_FREE_FUNC(Store, store_free);
+
+/* A message for a person about the last failure on this store ("" if none). */
+const char *store_error(Store *s);
+/* Thread-local message about the last failed store_open(). */
+const char *store_open_error(void);
+
+/* Version the schema is at, and the newest this program knows. */
+int store_schema_version(Store *s);
+int store_schema_latest(void);
+
+/* Transactions (not nestable; roster import is all-or-nothing in one). */
+int store_begin(Store *s);
+int store_commit(Store *s);
+int store_rollback(Store *s);
+
+/*
+ * Generic roster access, rows as strings in roster column order
+ * (see roster.h). Values must already be normalised by
+ * roster_row_normalise().
+ *
+ * store_roster_check(): what roster_row_normalise() cannot know — that a
+ * link's resident and contact exist, that a sensor's resident exists and its
+ * building matches, that a sensor source is not already used by another
+ * sensor. Returns 0 or -EINVAL with a malloc'd message in *ret_error.
+ *
+ * store_roster_upsert(): insert, or update the row with the same key;
+ * creates the building on first mention. *ret_change (optional) says what
+ * happened: STORE_CREATED, STORE_UPDATED or STORE_UNCHANGED.
+ * Returns 0 or negative errno (-EINVAL with store_error() on constraint).
+ *
+ * store_roster_delete(): -ENOENT if absent, -EBUSY if still referenced in a
+ * way we refuse to cascade (a resident with open alerts).
+ *
+ * store_roster_get(): *ret_values is a malloc'd array of n_columns malloc'd
+ * strings (free with roster_row_clear()+free()). -ENOENT if absent.
+ *
+ * store_roster_foreach(): calls cb for every row in key order; a negative
+ * return from cb stops the walk and is returned.
+ */
+int store_roster_check(Store *s, enum roster_kind kind, char *const *v, char **ret_error);
+enum store_change {
+        STORE_UNCHANGED,
+        STORE_CREATED,
+        STORE_UPDATED,
+};
+int store_roster_upsert(Store *s, enum roster_kind kind, char *const *v, enum store_change *ret_change);
+int store_roster_delete(Store *s, enum roster_kind kind, char *const *key);
+int store_roster_get(Store *s, enum roster_kind kind, char *const *key, char ***ret_values);
+typedef int (*store_roster_cb)(char *const *v, void *userdata);
+int store_roster_foreach(Store *s, enum roster_kind kind, store_roster_cb cb, void *userdata);
+int store_roster_count(Store *s, enum roster_kind kind, int64_t *ret);
+
+/* Away periods: a resident is away from starts_at until ends_at (realtime usec). */
+struct away_period {
+        int64_t id;
+        char *resident_id;
+        usec_t starts_at;
+        usec_t ends_at;
+        char *reason;
+};
+void away_period_done(struct away_period *a);
+/* Returns the new row id (> 0) or negative errno (-ENOENT: no such resident, -EINVAL: ends before starts). */
+int64_t store_away_add(Store *s, const char *resident_id, usec_t starts_at, usec_t ends_at, const char *reason);
+int store_away_delete(Store *s, int64_t id);
+/* Ends every away period of the resident that covers now (sets ends_at = now). Returns count or -errno. */
+int store_away_end(Store *s, const char *resident_id, usec_t now);
+/* Periods that have not ended before `now` (current and future), optionally of one resident (NULL: all). */
+typedef int (*store_away_cb)(const struct away_period *a, void *userdata);
+int store_away_foreach(Store *s, const char *resident_id, usec_t now, store_away_cb cb, void *userdata);
+
+/* Sensor health, as the daemon records it and shouwangctl shows it. */
+struct sensor_health {
+        usec_t last_seen;      /* 0: never */
+        int battery;           /* percent, -1 unknown */
+        int available;         /* 1 online, 0 offline, -1 unknown */
+        usec_t available_since;
+        char *state;           /* last normalised value, e.g. "wet", "closed" */
+};
+void sensor_health_done(struct sensor_health *h);
+int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_health *ret);
+int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h);
+
+/* Audit trail: who did what. actor: "ctl:<user>", "contact:<id>", "daemon". */
+int store_audit(Store *s, usec_t at, const char *actor, const char *action, const char *object,
+                const char *detail);
+
+/* For tests of migrations: create or open path and migrate only up to `version`. */
+int store_open_at_version(const char *path, int version, Store **ret);
+
+/* Raw handle for code in daemon/ that needs more (events, alerts); never hand out further. */
+struct sqlite3;
+struct sqlite3 *store_db(Store *s);

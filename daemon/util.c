@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Time, parsing and string helpers shared by the daemon, the CLI and tests. */
+
+#include "daemon/util.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <time.h>
+
+usec_t now_usec(clockid_t clock)
+{
+        struct timespec ts;
+
+        if (clock_gettime(clock, &ts) < 0)
+                abort(); /* only EINVAL for a bad clock id: a programming error */
+        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
+char *format_iso8601(char *buf, size_t size, usec_t realtime)
+{
+        time_t t = (time_t)(realtime / USEC_PER_SEC);
+        struct tm tm;
+        char off[24];
+        long gmtoff;
+
+        if (!localtime_r(&t, &tm)) {
+                snprintf(buf, size, "?");
+                return buf;
+        }
+        gmtoff = tm.tm_gmtoff;
+        snprintf(off, sizeof(off), "%c%02ld:%02ld", gmtoff < 0 ? '-' : '+', labs(gmtoff) / 3600,
+                 (labs(gmtoff) % 3600) / 60);
+        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0 || n + strlen(off) + 1 > size) {
+                snprintf(buf, size, "?");
+                return buf;
+        }
+        memcpy(buf + n, off, strlen(off) + 1);
+        return buf;
+}
+
+int safe_atoi(const char *s, int *ret)
+{
+        char *end;
+        long v;
+
+        if (isempty(s))
+                return -EINVAL;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+                return -ERANGE;
+        if (*end != '\0' || end == s)
+                return -EINVAL;
+        *ret = (int)v;
+        return 0;
+}
+
+int safe_atod(const char *s, double *ret)
+{
+        char *end;
+        double v;
+
+        if (isempty(s))
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno == ERANGE || !isfinite(v))
+                return -ERANGE;
+        if (*end != '\0' || end == s)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int parse_duration(const char *s, usec_t *ret)
+{
+        static const struct {
+                const char *suffix;
+                usec_t mult;
+        } units[] = {
+                { "ms", USEC_PER_MSEC },     { "s", USEC_PER_SEC },     { "sec", USEC_PER_SEC },
+                { "m", USEC_PER_MINUTE },    { "min", USEC_PER_MINUTE }, { "h", USEC_PER_HOUR },
+                { "hour", USEC_PER_HOUR },   { "hours", USEC_PER_HOUR }, { "d", USEC_PER_DAY },
+                { "day", USEC_PER_DAY },     { "days", USEC_PER_DAY },   { "", USEC_PER_SEC },
+        };
+        char *end;
+        double v;
+
+        if (isempty(s))
+                return -EINVAL;
+        while (isspace((unsigned char)*s))
+                s++;
+        errno = 0;
+        v = strtod(s, &end);
+        if (end == s || errno == ERANGE || !isfinite(v) || v < 0)
+                return -EINVAL;
+        while (isspace((unsigned char)*end))
+                end++;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (strcasecmp(end, units[i].suffix) == 0) {
+                        double us = v * (double)units[i].mult;
+                        if (us > 1e18)
+                                return -ERANGE;
+                        *ret = (usec_t)llround(us);
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_offset(const char *s, long *ret_seconds)
+{
+        int sign, h, m;
+
+        if (*s == 'Z' && s[1] == '\0') {
+                *ret_seconds = 0;
+                return 0;
+        }
+        if (*s != '+' && *s != '-')
+                return -EINVAL;
+        sign = *s == '-' ? -1 : 1;
+        if (sscanf(s + 1, "%2d:%2d", &h, &m) != 2 && sscanf(s + 1, "%2d%2d", &h, &m) != 2)
+                return -EINVAL;
+        if (h > 14 || m > 59)
+                return -EINVAL;
+        *ret_seconds = sign * (h * 3600L + m * 60L);
+        return 0;
+}
+
+int parse_time(const char *s, usec_t now, usec_t *ret)
+{
+        struct tm tm = { 0 };
+        const char *rest;
+        usec_t d;
+
+        if (isempty(s))
+                return -EINVAL;
+        if (*s == '+') {
+                if (parse_duration(s + 1, &d) < 0)
+                        return -EINVAL;
+                *ret = now + d;
+                return 0;
+        }
+        if (streq(s, "now")) {
+                *ret = now;
+                return 0;
+        }
+
+        rest = strptime(s, "%Y-%m-%d", &tm);
+        if (!rest)
+                return -EINVAL;
+        if (*rest == 'T' || *rest == ' ') {
+                const char *r = strptime(rest + 1, "%H:%M:%S", &tm);
+                if (!r)
+                        r = strptime(rest + 1, "%H:%M", &tm);
+                if (!r)
+                        return -EINVAL;
+                rest = r;
+        }
+        if (*rest) {
+                long off;
+                if (parse_offset(rest, &off) < 0)
+                        return -EINVAL;
+                time_t t = timegm(&tm);
+                if (t == (time_t)-1)
+                        return -EINVAL;
+                t -= off;
+                *ret = (usec_t)t * USEC_PER_SEC;
+                return 0;
+        }
+        tm.tm_isdst = -1;
+        time_t t = mktime(&tm);
+        if (t == (time_t)-1)
+                return -EINVAL;
+        *ret = (usec_t)t * USEC_PER_SEC;
+        return 0;
+}
+
+char *strstrip(char *s)
+{
+        char *e;
+
+        while (isspace((unsigned char)*s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+char *path_join(const char *a, const char *b)
+{
+        char *p;
+
+        if (asprintf(&p, "%s/%s", a, b) < 0)
+                return NULL;
+        return p;
+}
+
+int read_full_file(const char *path, char **ret_data, size_t *ret_size)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                if (alloc - size < 4096) {
+                        size_t na = alloc ? alloc * 2 : 16384;
+                        char *nb = realloc(buf, na + 1);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        alloc = na;
+                }
+                ssize_t n = read(fd, buf + size, alloc - size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                size += (size_t)n;
+        }
+        if (!buf) {
+                buf = malloc(1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[size] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Small helpers every file uses: cleanup attributes, time in microseconds,
+ * string helpers. Nothing here does I/O beyond what its name says.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef uint64_t usec_t;
+#define USEC_INFINITY ((usec_t)UINT64_MAX)
+#define USEC_PER_SEC ((usec_t)1000000ULL)
+#define USEC_PER_MSEC ((usec_t)1000ULL)
+#define USEC_PER_MINUTE (60ULL * USEC_PER_SEC)
+#define USEC_PER_HOUR (60ULL * USEC_PER_MINUTE)
+#define USEC_PER_DAY (24ULL * USEC_PER_HOUR)
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_ __attribute__((noreturn))
+
+static inline void freep(void *p)
+{
+        free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void fclosep(FILE **f)
+{
+        if (*f)
+                fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Defines fooP(foo **p) that calls foo_free(*p); for _cleanup_(foo_freep). */
+#define DEFINE_FREE_FUNC(type, func)                                                                             \
+        static inline void func##p(type **p)                                                                     \
+        {                                                                                                        \
+                if (*p)                                                                                          \
+                        func(*p);                                                                                \
+        }
+
+/* Hand ownership out of a _cleanup_ variable. */
+#define TAKE_PTR(p)                                                                                              \
+        ({                                                                                                       \
+                __typeof__(p) _p_ = (p);                                                                         \
+                (p) = NULL;                                                                                      \
+                _p_;                                                                                             \
+        })
+#define TAKE_FD(fd)                                                                                              \
+        ({                                                                                                       \
+                int _fd_ = (fd);                                                                                 \
+                (fd) = -1;                                                                                       \
+                _fd_;                                                                                            \
+        })
+
+static inline bool streq(const char *a, const char *b)
+{
+        return strcmp(a, b) == 0;
+}
+static inline bool streq_ptr(const char *a, const char *b)
+{
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+static inline bool isempty(const char *s)
+{
+        return !s || !*s;
+}
+static inline const char *strempty(const char *s)
+{
+        return s ? s : "";
+}
+static inline const char *startswith(const char *s, const char *prefix)
+{
+        size_t n = strlen(prefix);
+        return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+/* Current time of the given clock in microseconds. */
+usec_t now_usec(clockid_t clock);
+
+/*
+ * Format a realtime timestamp as ISO 8601 with the local offset,
+ * e.g. "2026-11-22T01:10:00+08:00". buf must hold at least 32 bytes.
+ * Returns buf.
+ */
+#define ISO8601_MAX 32
+char *format_iso8601(char *buf, size_t size, usec_t realtime);
+
+/*
+ * Parse a time a person types: "2026-12-01", "2026-12-01 18:00",
+ * "2026-12-01T18:00:00+08:00", or relative "+3d", "+12h", "+30m".
+ * Local time zone unless an offset is given. Returns 0 or -EINVAL.
+ */
+int parse_time(const char *s, usec_t now, usec_t *ret);
+
+/* Parse "30s", "5min", "12h", "2d", plain seconds. Returns 0 or -EINVAL/-ERANGE. */
+int parse_duration(const char *s, usec_t *ret);
+
+/* strtol with full checking. Returns 0, -EINVAL or -ERANGE. */
+int safe_atoi(const char *s, int *ret);
+int safe_atod(const char *s, double *ret);
+
+/* Trim ASCII white space in place; returns s. */
+char *strstrip(char *s);
+
+/* Join a and b with a '/', allocating. NULL on OOM. */
+char *path_join(const char *a, const char *b);
+
+/* Read a whole file into a NUL-terminated buffer. 0 or negative errno. */
+int read_full_file(const char *path, char **ret_data, size_t *ret_size);
+
+/* Exit codes shared by shouwangd and shouwangctl (documented in the man pages). */
+enum {
+        EXIT_OK = 0,
+        EXIT_ERROR = 1,     /* runtime failure */
+        EXIT_USAGE = 2,     /* bad command line */
+        EXIT_DATA = 3,      /* bad input data: CSV lines, config keys; nothing changed */
+        EXIT_NOTFOUND = 4,  /* the named resident/contact/sensor/alert does not exist */
+        EXIT_DATABASE = 5,  /* database could not be opened or is newer than this program */
+};
