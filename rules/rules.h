@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The rule engine: normalised sensor events and the current time go in,
+ * alert decisions come out. No I/O, no logging, no clock reads: the caller
+ * passes "now" (struct rules_clock), so tests drive a 12-hour rule in
+ * microseconds with a fake clock.
+ *
+ * The daemon owns one Rules object on its loop thread. It
+ *   1. builds it from the roster (buildings, residents, sensors, away periods,
+ *      per-resident settings) and the configured defaults,
+ *   2. restores state from the store (last activity, last known sensor
+ *      states, water use slots) so timers survive a restart,
+ *   3. feeds every event (rules_event) and calls rules_tick when the time
+ *      from rules_next_wakeup() comes,
+ *   4. acts on the decisions: opens or updates an alert (the store keeps one
+ *      open alert per subject and rule), notes a cleared condition.
+ *
+ * Durations are measured on the monotonic clock (CLOCK_BOOTTIME in the
+ * daemon), so a wall-clock jump never fires or delays a duration rule.
+ * Wall-clock rules (night hours, the morning wake window, daily water) use
+ * local time (TZ) and wait while the wall clock is not synchronised.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/roster.h"
+#include "daemon/util.h"
+#include "sensors/event.h"
+
+typedef struct Rules Rules;
+
+/* Stored in alerts.rule as text (rule_id_to_string); never renumber. */
+enum rule_id {
+        RULE_LEAK,              /* water-leak sensor wet */
+        RULE_PANIC,             /* panic button pressed */
+        RULE_FALL,              /* fall sensor */
+        RULE_SMOKE,             /* smoke detector alarm (not a self-test) */
+        RULE_GAS,               /* gas detector alarm */
+        RULE_CO,                /* carbon monoxide alarm */
+        RULE_INACTIVITY,        /* no activity for N hours: welfare check */
+        RULE_MORNING_CHECK,     /* no activity in the wake window by its deadline */
+        RULE_DOOR_OPEN_NIGHT,   /* flat door open longer than N minutes at night */
+        RULE_NIGHT_WANDERING,   /* door opened at night and not closed, or opened again and again */
+        RULE_BUILDING_DOOR,     /* entrance door held open / lock fault (common area) */
+        RULE_SENSOR_OFFLINE,    /* silent too long, or availability offline */
+        RULE_BATTERY_LOW,
+        RULE_TAMPER,
+        RULE_COMBINED,          /* a composed rule (e.g. door unused 24 h AND no water 12 h) */
+        RULE_WATER_LOW_USE,     /* under N litres in a window: welfare check */
+        RULE_TAP_RUNNING,       /* water flowing without a pause for N minutes */
+        RULE_WATER_ABNORMAL,    /* over N m³ a day, or flow in every half-hour slot of a day */
+        _RULE_ID_MAX,
+};
+
+enum severity {
+        SEVERITY_INFO,
+        SEVERITY_WARNING,
+        SEVERITY_CRITICAL,
+        _SEVERITY_MAX,
+};
+
+const char *rule_id_to_string(enum rule_id r);
+int rule_id_from_string(const char *s);
+const char *severity_to_string(enum severity s);
+int severity_from_string(const char *s);
+
+/* ---- settings: defaults from the config's [rules] section, overrides per resident ---------------------- */
+
+/*
+ * Every tunable of every rule, with its default. One table in rules.c maps
+ * key names (as written in the config's [rules] section and in
+ * resident_settings) to fields; docs/rules.md documents the same keys.
+ */
+struct rules_settings {
+        usec_t inactivity_after;          /* inactivity: 12h */
+        bool morning_check;               /* on */
+        unsigned wake_start_min;          /* minutes after local midnight: 06:00 = 360 */
+        unsigned wake_end_min;            /* deadline: 10:00 = 600 */
+        unsigned night_start_min;         /* night hours: 22:00 = 1320 */
+        unsigned night_end_min;           /* 06:00 = 360 */
+        usec_t door_open_night_after;     /* 10min */
+        bool night_wandering;             /* off by default; on per resident in the roster */
+        usec_t wandering_not_closed_after;/* 5min */
+        unsigned wandering_max_openings;  /* more than 3 openings in one night */
+        usec_t building_door_held_after;  /* 5min */
+        usec_t offline_safety_after;      /* leak, smoke, gas, co, fall, button: 6h */
+        usec_t offline_other_after;       /* door, motion, water: 25h */
+        unsigned battery_low_percent;     /* 20 */
+        /* water (issue 11) */
+        double water_low_litres;          /* 10 */
+        usec_t water_low_window;          /* 12h */
+        usec_t tap_running_after;         /* 30min; critical at 2x */
+        double water_abnormal_litres_day; /* 2000 (2 m³) */
+        bool water_every_slot;            /* flow in every half-hour slot of 24 h: on */
+        /* combined signal: door unused for A and no water for B (0 = off) */
+        usec_t combined_door_quiet;       /* 24h */
+        usec_t combined_water_quiet;      /* 12h */
+};
+
+/* Fill with the defaults above. */
+void rules_settings_default(struct rules_settings *ret);
+
+/*
+ * Set one setting by name ("inactivity_after", "wake_window" = "06:00-10:00",
+ * "night_hours" = "22:00-06:00", ...). Returns 0, -ENOENT for an unknown key
+ * (with *ret_error suggesting the nearest known key), -EINVAL for a bad value
+ * (with *ret_error saying what a good value looks like). *ret_error malloc'd.
+ */
+int rules_settings_set(struct rules_settings *s, const char *key, const char *value, char **ret_error);
+
+/* Iterate the known keys (for docs and --help): name, default as text, one-line description. */
+struct rules_setting_info {
+        const char *key;
+        const char *default_value;
+        const char *description;
+};
+const struct rules_setting_info *rules_settings_table(size_t *ret_n);
+
+/* ---- building the engine ------------------------------------------------------------------------------- */
+
+Rules *rules_new(const struct rules_settings *defaults);
+Rules *rules_free(Rules *r);
+DEFINE_FREE_FUNC(Rules, rules_free);
+
+/* Returns the building's index (>= 0) or -errno. Adding the same id twice returns the same index. */
+int rules_add_building(Rules *r, const char *id);
+
+struct rules_resident {
+        const char *id;
+        int building;          /* index from rules_add_building */
+        bool lives_alone;
+        const struct rules_settings *settings; /* NULL: the engine's defaults; else copied */
+};
+/* Returns the resident's index (>= 0) or -errno. */
+int rules_add_resident(Rules *r, const struct rules_resident *res);
+
+struct rules_sensor {
+        uint32_t num;          /* sensors.num: matches sensor_event.sensor */
+        enum sensor_kind kind;
+        int resident;          /* index, or -1 for a common area */
+        int building;          /* index */
+        bool wired;            /* GPIO: never "silent", its health comes from the line */
+        double litres_per_pulse;
+};
+int rules_add_sensor(Rules *r, const struct rules_sensor *s);
+
+/* Away periods in wall time; several per resident allowed. */
+int rules_add_away(Rules *r, int resident, usec_t from_wall, usec_t until_wall);
+
+/* ---- time ---------------------------------------------------------------------------------------------- */
+
+struct rules_clock {
+        usec_t mono;    /* CLOCK_BOOTTIME */
+        usec_t wall;    /* CLOCK_REALTIME */
+        bool synced;    /* wall clock synchronised (NTP); wall-clock rules wait until it is */
+};
+
+/* ---- decisions ----------------------------------------------------------------------------------------- */
+
+enum decision_kind {
+        DECISION_RAISE,   /* open an alert, or update the open one for (subject, rule) */
+        DECISION_CLEAR,   /* the condition ended (leak dried, door closed): note it; never closes the alert */
+};
+
+enum {
+        DECISION_URGENT_ALL = 1 << 0,    /* fire/gas/CO: tier 1, committee on duty and property at once */
+        DECISION_BUILDING_WIDE = 1 << 1, /* common-area smoke: every flat's tier 1 in the building */
+        DECISION_UNKNOWN_STATE = 1 << 2, /* inactivity etc. could not be judged: the sensors it relies on are offline */
+        DECISION_COMMITTEE_ONLY = 1 << 3,/* info for the committee (sensor health, abnormal water) */
+        DECISION_PROPERTY = 1 << 4,      /* property management too (water) */
+};
+
+/* Template parameters, filled as the rule needs them (0 / -1 when unused). */
+struct decision_params {
+        usec_t since_wall;     /* when the condition began, e.g. water running since 01:10 */
+        usec_t duration;       /* how long (inactive for 14h, door open for 12min) */
+        double litres;         /* water used in the window / today */
+        int count;             /* door openings tonight, battery percent */
+        int lives_alone;       /* 1/0 for the resident, -1 for common areas */
+};
+
+struct rule_decision {
+        enum decision_kind kind;
+        enum rule_id rule;
+        enum severity severity;
+        int resident;          /* index, -1 for common area */
+        int building;          /* index */
+        int64_t sensor;        /* sensors.num, or -1 */
+        unsigned flags;        /* DECISION_* */
+        char text_key[40];     /* template key, e.g. "leak.alone", "tap_running.critical" */
+        struct decision_params params;
+};
+
+/* Water use the daemon must store (use per meter in half-hour slots, issue 11). */
+struct water_slot_update {
+        uint32_t sensor;       /* sensors.num */
+        usec_t slot_wall;      /* start of the half-hour slot, wall time */
+        double litres;         /* total for that slot so far (replace, not add) */
+};
+
+/* Growable lists the engine appends to; the caller owns them and resets n / n_slots between calls. */
+struct rule_output {
+        struct rule_decision *d;
+        size_t n, alloc;
+        struct water_slot_update *slots;
+        size_t n_slots, alloc_slots;
+};
+void rule_output_done(struct rule_output *o);
+
+/* ---- running ------------------------------------------------------------------------------------------- */
+
+/*
+ * Feed one event at time now. Appends 0 or more decisions to out.
+ * Returns 0, -ENOENT for an unknown sensor, -ENOMEM.
+ * State-only events (EVENT_RETAINED, EVENT_INITIAL) update the known state but
+ * never raise an alarm of their own.
+ */
+int rules_event(Rules *r, const struct sensor_event *e, const struct rules_clock *now, struct rule_output *out);
+
+/* Evaluate the time-based rules that are due at now. */
+int rules_tick(Rules *r, const struct rules_clock *now, struct rule_output *out);
+
+/* Monotonic time at which rules_tick must be called next, USEC_INFINITY if nothing is pending. */
+usec_t rules_next_wakeup(Rules *r);
+
+/*
+ * A person resolved the alert for (resident or building, rule): the engine
+ * may raise the condition again if it is still, or again, true.
+ */
+void rules_alert_resolved(Rules *r, int resident, int building, enum rule_id rule);
+
+/* ---- restoring after a restart ---------------------------------------------------------------------------- */
+
+/* The resident's last real activity, in wall time (from the events table). */
+int rules_restore_activity(Rules *r, int resident, usec_t wall, const struct rules_clock *now);
+/*
+ * The last known state of a sensor (e.g. door open since, leak wet), from the
+ * store, replayed as a state-only event; a condition already true (leak still
+ * wet, nobody active for 14 h) is decided at the next rules_tick.
+ */
+int rules_restore_event(Rules *r, const struct sensor_event *e, const struct rules_clock *now);
+/* Water used by a meter in the half-hour slot starting at slot_wall. */
+int rules_restore_water_slot(Rules *r, uint32_t sensor, usec_t slot_wall, double litres);
+
+/* Which alerts are already open, so a restart does not raise them again as new. */
+int rules_restore_open_alert(Rules *r, int resident, int building, enum rule_id rule);

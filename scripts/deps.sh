@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs the Debian 12 (bookworm) packages shouwang needs to build, test and
+# run its demo — only those that are missing. Safe to run again.
+set -eu
+
+PACKAGES="
+gcc make pkg-config
+libsystemd-dev libsqlite3-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev
+libinih-dev libgpiod-dev libpaho-mqtt-dev libcmocka-dev
+gpiod mosquitto mosquitto-clients openssl sqlite3 ca-certificates procps
+"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "deps: all $(echo $PACKAGES | wc -w) Debian packages shouwang needs are installed."
+	exit 0
+fi
+
+echo "deps: installing missing Debian packages:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps: need root to install packages; run as root or install sudo." >&2
+		exit 1
+	fi
+fi
+# mosquitto's package would start a system-wide broker on port 1883; the tests
+# and the demo start their own private brokers, so keep the service from starting.
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends $missing
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	$SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+fi
+echo "deps: done."
