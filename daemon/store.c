@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "daemon/store-schema.h"
+#include "sensors/event.h"
 
 #define STMT_CACHE_MAX 96
 #define BUSY_TIMEOUT_MS 5000
@@ -1011,4 +1012,143 @@ int store_audit(Store *s, usec_t at, const char *actor, const char *action, cons
         bind_text(st, 4, object);
         bind_text(st, 5, detail);
         return step_done(s, st, "Writing the audit trail");
+}
+
+/* ---- sensors for the daemon, events ------------------------------------------------------------------ */
+
+int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT num, id, coalesce(resident_id, ''), building_id, kind, source FROM sensors "
+                                "ORDER BY num",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return fail_sqlite(s, rc, "Reading sensors");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct store_sensor x = {
+                        .num = sqlite3_column_int64(st, 0),
+                        .id = (const char *)sqlite3_column_text(st, 1),
+                        .resident_id = (const char *)sqlite3_column_text(st, 2),
+                        .building_id = (const char *)sqlite3_column_text(st, 3),
+                        .kind = (const char *)sqlite3_column_text(st, 4),
+                        .source = (const char *)sqlite3_column_text(st, 5),
+                };
+                r = cb(&x, userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = fail_sqlite(s, rc, "Reading sensors");
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
+}
+
+/* Run body() inside BEGIN … COMMIT with synchronous=NORMAL, restoring FULL after. */
+static int batch_begin(Store *s)
+{
+        int r = exec(s, "PRAGMA synchronous = NORMAL", "Preparing a batch");
+        if (r < 0)
+                return r;
+        r = exec(s, "BEGIN IMMEDIATE", "Starting a batch");
+        if (r < 0)
+                (void)exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
+        return r;
+}
+
+static int batch_end(Store *s, int r)
+{
+        if (r >= 0)
+                r = exec(s, "COMMIT", "Committing a batch");
+        if (r < 0)
+                (void)store_rollback(s);
+        int q = exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
+        return r < 0 ? r : q;
+}
+
+int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        if (n == 0)
+                return 0;
+        r = batch_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                st = stmt(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)");
+                if (!st) {
+                        r = -EIO;
+                        break;
+                }
+                sqlite3_bind_int64(st, 1, ev[i].sensor);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)ev[i].wall);
+                sqlite3_bind_int(st, 3, ev[i].type);
+                sqlite3_bind_double(st, 4, ev[i].value);
+                sqlite3_bind_int(st, 5, ev[i].flags);
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                if (rc != SQLITE_DONE)
+                        r = fail_sqlite(s, rc, "Saving events");
+        }
+        return batch_end(s, r);
+}
+
+int store_health_update_many(Store *s, const struct store_health_update *u, size_t n)
+{
+        sqlite3_stmt *st;
+        usec_t now = now_usec(CLOCK_REALTIME);
+        int r, rc;
+
+        if (n == 0)
+                return 0;
+        r = batch_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const struct sensor_health *h = &u[i].health;
+                st = stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
+                             "state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                             "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
+                             "battery = excluded.battery, available = excluded.available, "
+                             "available_since = excluded.available_since, state = excluded.state, "
+                             "updated_at = excluded.updated_at");
+                if (!st) {
+                        r = -EIO;
+                        break;
+                }
+                sqlite3_bind_int64(st, 1, u[i].num);
+                if (h->last_seen)
+                        sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
+                if (h->battery >= 0)
+                        sqlite3_bind_int(st, 3, h->battery);
+                if (h->available >= 0)
+                        sqlite3_bind_int(st, 4, h->available);
+                if (h->available_since)
+                        sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
+                if (h->state)
+                        bind_text(st, 6, h->state);
+                sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                /* A sensor removed from the roster meanwhile: its health has nowhere to go. */
+                if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+                        r = fail_sqlite(s, rc, "Saving sensor health");
+        }
+        return batch_end(s, r);
+}
+
+int64_t store_events_prune(Store *s, usec_t before)
+{
+        sqlite3_stmt *st = stmt(s, "DELETE FROM events WHERE at < ?1");
+        int r;
+
+        if (!st)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)before);
+        r = step_done(s, st, "Pruning old events");
+        return r < 0 ? r : sqlite3_changes(s->db);
 }

@@ -131,3 +131,35 @@ int store_open_at_version(const char *path, int version, Store **ret);
 /* Raw handle for code in daemon/ that needs more (events, alerts); never hand out further. */
 struct sqlite3;
 struct sqlite3 *store_db(Store *s);
+
+/* ---- sensors as the daemon loads them, events ------------------------------------------------------------ */
+
+struct store_sensor {
+        int64_t num;
+        const char *id;
+        const char *resident_id; /* "" for a common area */
+        const char *building_id;
+        const char *kind;
+        const char *source;
+};
+typedef int (*store_sensor_cb)(const struct store_sensor *s, void *userdata);
+/* Every sensor with its number, in number order. Strings valid during the call. */
+int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata);
+
+struct sensor_event;
+/*
+ * Append events in one transaction (group commit). Events are not alerts: the
+ * batch commits with synchronous=NORMAL (WAL: a power cut may lose the last
+ * batch, never corrupt the file); alerts commit with FULL. Returns 0 or -errno.
+ */
+int store_events_append(Store *s, const struct sensor_event *events, size_t n);
+
+/* Health rows for several sensors in the same kind of batch. */
+struct store_health_update {
+        int64_t num;
+        struct sensor_health health;
+};
+int store_health_update_many(Store *s, const struct store_health_update *u, size_t n);
+
+/* Remove events older than before (realtime usec). Returns rows removed or -errno. */
+int64_t store_events_prune(Store *s, usec_t before);
