@@ -25,7 +25,7 @@ VERSION := 0.1.0
 
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS    := libsystemd sqlite3 libcjson libcurl libmicrohttpd inih libgpiod
+PKGS    := libsystemd sqlite3 libcjson libcurl libmicrohttpd inih libgpiod libcrypto
 
 ifdef SANITIZE
 BUILD   ?= build/sanitize

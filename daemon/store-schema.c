@@ -121,9 +121,11 @@ static const char *const migrations[] = {
         "CREATE INDEX events_sensor_at ON events(sensor_num, at);"
 
         /* subject is what "one open alert per resident and rule" keys on:
-         * the resident's id, or 'building:ID' / 'sensor:ID' for common areas.
-         * Alerts keep resident and building ids as text without foreign keys so
-         * history survives roster changes. */
+         * the resident's id, or 'building:ID' for common areas. Alerts keep
+         * resident and building ids as text without foreign keys so history
+         * survives roster changes. text_key + params let the text be rendered
+         * again in each contact's language; text is the rendering for the
+         * alert JSON. Times are wall clock (usec). */
         "CREATE TABLE alerts ("
         "  id INTEGER PRIMARY KEY,"
         "  rule TEXT NOT NULL,"
@@ -133,13 +135,18 @@ static const char *const migrations[] = {
         "  resident_id TEXT,"
         "  building_id TEXT,"
         "  sensor_id TEXT,"
-        "  text TEXT NOT NULL,"
+        "  text_key TEXT NOT NULL DEFAULT '',"
+        "  params TEXT NOT NULL DEFAULT '{}',"
+        "  flags INTEGER NOT NULL DEFAULT 0,"
+        "  text TEXT NOT NULL DEFAULT '',"
         "  test INTEGER NOT NULL DEFAULT 0,"
         "  opened_at INTEGER NOT NULL,"
         "  updated_at INTEGER NOT NULL,"
         "  repeats INTEGER NOT NULL DEFAULT 0,"
-        "  tier INTEGER NOT NULL DEFAULT 1,"
+        "  cleared_at INTEGER,"
+        "  tier INTEGER NOT NULL DEFAULT 0,"
         "  next_escalation_at INTEGER,"
+        "  next_reminder_at INTEGER,"
         "  acked_at INTEGER,"
         "  acked_by TEXT,"
         "  resolved_at INTEGER,"
@@ -150,25 +157,60 @@ static const char *const migrations[] = {
         "CREATE UNIQUE INDEX alerts_one_open ON alerts(subject, rule) WHERE state <> 'resolved';"
         "CREATE INDEX alerts_state ON alerts(state, opened_at);"
 
-        /* Every planned and attempted delivery: the outbox and its audit trail. */
+        /* Who was told about an alert, why, and what they did: "tell the others"
+         * and "who acknowledged" come from here. */
+        "CREATE TABLE alert_contacts ("
+        "  alert_id INTEGER NOT NULL REFERENCES alerts(id),"
+        "  contact_id TEXT NOT NULL,"
+        "  tier INTEGER NOT NULL,"
+        "  reason TEXT NOT NULL DEFAULT 'tier',"
+        "  notified_at INTEGER NOT NULL,"
+        "  acked_at INTEGER,"
+        "  PRIMARY KEY (alert_id, contact_id)"
+        ") STRICT, WITHOUT ROWID;"
+
+        /* Acknowledgement tokens: 128 random bits each, only their SHA-256 kept.
+         * A contact may hold several valid tokens for one alert (each send after
+         * a restart makes a new one; the old links keep working until expiry). */
+        "CREATE TABLE alert_tokens ("
+        "  id INTEGER PRIMARY KEY,"
+        "  alert_id INTEGER NOT NULL REFERENCES alerts(id),"
+        "  contact_id TEXT NOT NULL,"
+        "  token_hash BLOB NOT NULL,"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL,"
+        "  used_ack_at INTEGER,"
+        "  used_resolve_at INTEGER"
+        ") STRICT;"
+        "CREATE INDEX alert_tokens_alert ON alert_tokens(alert_id, contact_id);"
+
+        /* The outbox: every planned delivery (one per contact and channel; contact ''
+         * for the alert JSON broadcast), its state and next attempt. */
         "CREATE TABLE deliveries ("
         "  id INTEGER PRIMARY KEY,"
         "  alert_id INTEGER NOT NULL REFERENCES alerts(id),"
         "  contact_id TEXT NOT NULL,"
         "  channel TEXT NOT NULL,"
         "  purpose TEXT NOT NULL DEFAULT 'alert',"
-        "  tier INTEGER NOT NULL,"
         "  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),"
         "  attempts INTEGER NOT NULL DEFAULT 0,"
         "  next_attempt_at INTEGER NOT NULL,"
         "  created_at INTEGER NOT NULL,"
         "  sent_at INTEGER,"
-        "  last_error TEXT,"
-        "  token_hash BLOB,"
-        "  token_expires_at INTEGER"
+        "  last_error TEXT"
         ") STRICT;"
         "CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';"
-        "CREATE INDEX deliveries_alert ON deliveries(alert_id);",
+        "CREATE INDEX deliveries_alert ON deliveries(alert_id);"
+
+        /* Each attempt, for the audit trail. */
+        "CREATE TABLE delivery_attempts ("
+        "  id INTEGER PRIMARY KEY,"
+        "  delivery_id INTEGER NOT NULL REFERENCES deliveries(id),"
+        "  at INTEGER NOT NULL,"
+        "  ok INTEGER NOT NULL,"
+        "  detail TEXT NOT NULL DEFAULT ''"
+        ") STRICT;"
+        "CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id);",
 };
 
 int store_schema_latest(void)

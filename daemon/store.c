@@ -12,22 +12,9 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "daemon/store-internal.h"
 #include "daemon/store-schema.h"
 #include "sensors/event.h"
-
-#define STMT_CACHE_MAX 96
-#define BUSY_TIMEOUT_MS 5000
-
-struct Store {
-        sqlite3 *db;
-        char *path;
-        char error[512];
-        struct {
-                const char *sql; /* static string: the cache keys on its address */
-                sqlite3_stmt *stmt;
-        } cache[STMT_CACHE_MAX];
-        size_t n_cache;
-};
 
 static __thread char open_error[512];
 
@@ -41,7 +28,7 @@ const char *store_error(Store *s)
         return s ? s->error : open_error;
 }
 
-_printf_(2, 3) static void set_error(Store *s, const char *fmt, ...)
+_printf_(2, 3) void store_set_error(Store *s, const char *fmt, ...)
 {
         va_list ap;
 
@@ -51,7 +38,7 @@ _printf_(2, 3) static void set_error(Store *s, const char *fmt, ...)
 }
 
 /* SQLite result code → negative errno, where our code meets SQLite's. */
-static int sqlite_to_errno(int rc)
+int store_sqlite_to_errno(int rc)
 {
         switch (rc & 0xff) {
         case SQLITE_OK:
@@ -86,21 +73,21 @@ static int sqlite_to_errno(int rc)
 }
 
 /* Record SQLite's own message with what we were doing, return -errno. */
-static int fail_sqlite(Store *s, int rc, const char *what)
+int store_fail_sqlite(Store *s, int rc, const char *what)
 {
-        int r = sqlite_to_errno(rc);
+        int r = store_sqlite_to_errno(rc);
 
         if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-                set_error(s, "%s: the database %s is busy (another shouwangctl or a stuck process holds it) — "
+                store_set_error(s, "%s: the database %s is busy (another shouwangctl or a stuck process holds it) — "
                              "try again in a moment",
                           what, s->path);
         else if ((rc & 0xff) == SQLITE_FULL)
-                set_error(s, "%s: the disk holding %s is full — free space, nothing was changed", what, s->path);
+                store_set_error(s, "%s: the disk holding %s is full — free space, nothing was changed", what, s->path);
         else if ((rc & 0xff) == SQLITE_READONLY)
-                set_error(s, "%s: %s is read-only for this user — run as the shouwang user or with sudo", what,
+                store_set_error(s, "%s: %s is read-only for this user — run as the shouwang user or with sudo", what,
                           s->path);
         else
-                set_error(s, "%s: %s", what, sqlite3_errmsg(s->db));
+                store_set_error(s, "%s: %s", what, sqlite3_errmsg(s->db));
         return r ? r : -EIO;
 }
 
@@ -110,7 +97,7 @@ sqlite3 *store_db(Store *s)
 }
 
 /* A prepared statement for a static SQL string, prepared once and reset for reuse. */
-static sqlite3_stmt *stmt(Store *s, const char *sql)
+sqlite3_stmt *store_stmt(Store *s, const char *sql)
 {
         sqlite3_stmt *st = NULL;
         int rc;
@@ -123,7 +110,7 @@ static sqlite3_stmt *stmt(Store *s, const char *sql)
                 }
         rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK) {
-                fail_sqlite(s, rc, "Preparing a statement");
+                store_fail_sqlite(s, rc, "Preparing a statement");
                 return NULL;
         }
         if (s->n_cache < STMT_CACHE_MAX) {
@@ -135,13 +122,13 @@ static sqlite3_stmt *stmt(Store *s, const char *sql)
         return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
         sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
 /* Empty string binds as NULL (optional references). */
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+void store_bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
         if (isempty(v))
                 sqlite3_bind_null(st, i);
@@ -149,26 +136,26 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
                 sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
 }
 
-static int step_done(Store *s, sqlite3_stmt *st, const char *what)
+int store_step_done(Store *s, sqlite3_stmt *st, const char *what)
 {
         int rc = sqlite3_step(st);
         int r = 0;
 
         if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-                r = fail_sqlite(s, rc, what);
+                r = store_fail_sqlite(s, rc, what);
         sqlite3_reset(st);
         return r;
 }
 
-static int exec(Store *s, const char *sql, const char *what)
+int store_exec(Store *s, const char *sql, const char *what)
 {
         char *msg = NULL;
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 
         if (rc != SQLITE_OK) {
-                set_error(s, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+                store_set_error(s, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
                 sqlite3_free(msg);
-                return sqlite_to_errno(rc) ?: -EIO;
+                return store_sqlite_to_errno(rc) ?: -EIO;
         }
         return 0;
 }
@@ -188,7 +175,7 @@ Store *store_free(Store *s)
 
 int store_schema_version(Store *s)
 {
-        sqlite3_stmt *st = stmt(s, "PRAGMA user_version");
+        sqlite3_stmt *st = store_stmt(s, "PRAGMA user_version");
         int v = -EIO;
 
         if (!st)
@@ -207,7 +194,7 @@ static int migrate(Store *s, int target)
         if (current < 0)
                 return current;
         if (current > store_schema_latest()) {
-                set_error(s,
+                store_set_error(s,
                           "%s has schema version %d, but this shouwang only knows up to %d — it was written by a "
                           "newer shouwang; install that version again (downgrading the database is not supported)",
                           s->path, current, store_schema_latest());
@@ -216,27 +203,27 @@ static int migrate(Store *s, int target)
         if (current >= target)
                 return 0;
 
-        r = exec(s, "BEGIN IMMEDIATE", "Starting the schema migration");
+        r = store_exec(s, "BEGIN IMMEDIATE", "Starting the schema migration");
         if (r < 0)
                 return r;
         for (int v = current; v < target; v++) {
                 char what[96];
                 snprintf(what, sizeof(what), "Migrating the schema from version %d to %d", v, v + 1);
-                r = exec(s, store_schema_migration(v), what);
+                r = store_exec(s, store_schema_migration(v), what);
                 if (r < 0) {
-                        exec(s, "ROLLBACK", "Rolling back");
+                        store_exec(s, "ROLLBACK", "Rolling back");
                         return r;
                 }
         }
         /* user_version cannot be bound; target is our own integer. */
         char pragma[64];
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", target);
-        r = exec(s, pragma, "Recording the schema version");
+        r = store_exec(s, pragma, "Recording the schema version");
         if (r < 0) {
-                exec(s, "ROLLBACK", "Rolling back");
+                store_exec(s, "ROLLBACK", "Rolling back");
                 return r;
         }
-        return exec(s, "COMMIT", "Committing the schema migration");
+        return store_exec(s, "COMMIT", "Committing the schema migration");
 }
 
 static int store_open_full(const char *path, unsigned flags, int target_version, Store **ret)
@@ -288,15 +275,15 @@ static int store_open_full(const char *path, unsigned flags, int target_version,
         if (rc != SQLITE_OK) {
                 snprintf(open_error, sizeof(open_error), "Cannot open %s: %s", path,
                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-                return sqlite_to_errno(rc) ?: -EIO;
+                return store_sqlite_to_errno(rc) ?: -EIO;
         }
         sqlite3_extended_result_codes(s->db, 1);
         sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 
         /* A file that is not a database shows up on the first read. */
-        r = exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", "Setting up the database");
+        r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", "Setting up the database");
         if (r >= 0 && !(flags & STORE_OPEN_READONLY))
-                r = exec(s, "PRAGMA journal_mode = WAL;", "Switching the database to WAL mode");
+                r = store_exec(s, "PRAGMA journal_mode = WAL;", "Switching the database to WAL mode");
         if (r >= 0)
                 r = store_schema_version(s);
         if (r < 0) {
@@ -339,19 +326,19 @@ int store_begin(Store *s)
 {
         /* IMMEDIATE: take the write lock now, so a concurrent writer waits at the
          * start (busy timeout) rather than failing half way through an import. */
-        return exec(s, "BEGIN IMMEDIATE", "Starting a transaction");
+        return store_exec(s, "BEGIN IMMEDIATE", "Starting a transaction");
 }
 
 int store_commit(Store *s)
 {
-        return exec(s, "COMMIT", "Committing");
+        return store_exec(s, "COMMIT", "Committing");
 }
 
 int store_rollback(Store *s)
 {
         if (sqlite3_get_autocommit(s->db))
                 return 0;
-        return exec(s, "ROLLBACK", "Rolling back");
+        return store_exec(s, "ROLLBACK", "Rolling back");
 }
 
 /* ---- roster ---------------------------------------------------------------------------------------- */
@@ -430,35 +417,35 @@ static const struct roster_sql roster_sql[_ROSTER_KIND_MAX] = {
 
 static int row_exists(Store *s, const char *sql, const char *a, const char *b)
 {
-        sqlite3_stmt *st = stmt(s, sql);
+        sqlite3_stmt *st = store_stmt(s, sql);
         int rc;
 
         if (!st)
                 return -EIO;
-        bind_text(st, 1, a);
+        store_bind_text(st, 1, a);
         if (b)
-                bind_text(st, 2, b);
+                store_bind_text(st, 2, b);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_ROW)
                 return 1;
         if (rc == SQLITE_DONE)
                 return 0;
-        return fail_sqlite(s, rc, "Looking up a row");
+        return store_fail_sqlite(s, rc, "Looking up a row");
 }
 
 /* Fetch one text column of one row; *ret NULL if no row. */
 static int query_text(Store *s, const char *sql, const char *a, const char *b, char **ret)
 {
-        sqlite3_stmt *st = stmt(s, sql);
+        sqlite3_stmt *st = store_stmt(s, sql);
         int rc;
 
         *ret = NULL;
         if (!st)
                 return -EIO;
-        bind_text(st, 1, a);
+        store_bind_text(st, 1, a);
         if (b)
-                bind_text(st, 2, b);
+                store_bind_text(st, 2, b);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 const unsigned char *t = sqlite3_column_text(st, 0);
@@ -469,7 +456,7 @@ static int query_text(Store *s, const char *sql, const char *a, const char *b, c
         sqlite3_reset(st);
         if (rc == SQLITE_DONE)
                 return 0;
-        return fail_sqlite(s, rc, "Looking up a row");
+        return store_fail_sqlite(s, rc, "Looking up a row");
 }
 
 _printf_(2, 3) static int check_fail(char **ret_error, const char *fmt, ...)
@@ -522,12 +509,12 @@ static int check_sensor(Store *s, char *const *v, char **ret_error)
         identity = source_identity(v[4]);
         if (!identity)
                 return -ENOMEM;
-        st = stmt(s, "SELECT id, kind, source FROM sensors WHERE id <> ?1 AND "
+        st = store_stmt(s, "SELECT id, kind, source FROM sensors WHERE id <> ?1 AND "
                      "(source = ?2 OR (?2 LIKE 'gpio:%' AND (source = ?2 OR substr(source, 1, length(?2) + 1) = ?2 || ':')))");
         if (!st)
                 return -EIO;
-        bind_text(st, 1, v[0]);
-        bind_text(st, 2, identity);
+        store_bind_text(st, 1, v[0]);
+        store_bind_text(st, 2, identity);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *other = (const char *)sqlite3_column_text(st, 0);
                 const char *kind = (const char *)sqlite3_column_text(st, 1);
@@ -541,7 +528,7 @@ static int check_sensor(Store *s, char *const *v, char **ret_error)
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-                return fail_sqlite(s, rc, "Checking sensor sources");
+                return store_fail_sqlite(s, rc, "Checking sensor sources");
         return 0;
 }
 
@@ -581,13 +568,13 @@ int store_roster_check(Store *s, enum roster_kind kind, char *const *v, char **r
 
 static int ensure_building(Store *s, const char *id, usec_t now)
 {
-        sqlite3_stmt *st = stmt(s, "INSERT OR IGNORE INTO buildings (id, created_at) VALUES (?1, ?2)");
+        sqlite3_stmt *st = store_stmt(s, "INSERT OR IGNORE INTO buildings (id, created_at) VALUES (?1, ?2)");
 
         if (!st)
                 return -EIO;
-        bind_text(st, 1, id);
+        store_bind_text(st, 1, id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-        return step_done(s, st, "Adding a building");
+        return store_step_done(s, st, "Adding a building");
 }
 
 int store_roster_upsert(Store *s, enum roster_kind kind, char *const *v, enum store_change *ret_change)
@@ -608,7 +595,7 @@ int store_roster_upsert(Store *s, enum roster_kind kind, char *const *v, enum st
         if (kind == ROSTER_SENSORS && !isempty(v[2]) && (r = ensure_building(s, v[2], now)) < 0)
                 return r;
 
-        st = stmt(s, roster_sql[kind].upsert);
+        st = store_stmt(s, roster_sql[kind].upsert);
         if (!st)
                 return -EIO;
         switch (kind) {
@@ -617,25 +604,25 @@ int store_roster_upsert(Store *s, enum roster_kind kind, char *const *v, enum st
                         if (i == 4)
                                 sqlite3_bind_int(st, 5, streq(v[4], "1"));
                         else
-                                bind_text(st, i + 1, v[i]);
+                                store_bind_text(st, i + 1, v[i]);
                 sqlite3_bind_int64(st, 8, (sqlite3_int64)now);
                 break;
         case ROSTER_CONTACTS:
                 for (int i = 0; i < 5; i++)
-                        bind_text(st, i + 1, v[i]);
+                        store_bind_text(st, i + 1, v[i]);
                 sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
                 break;
         case ROSTER_LINKS:
-                bind_text(st, 1, v[0]);
-                bind_text(st, 2, v[1]);
+                store_bind_text(st, 1, v[0]);
+                store_bind_text(st, 2, v[1]);
                 sqlite3_bind_int(st, 3, atoi(v[2]));
                 break;
         case ROSTER_SENSORS:
-                bind_text(st, 1, v[0]);
-                bind_text_or_null(st, 2, v[1]);
-                bind_text(st, 3, v[2]);
-                bind_text(st, 4, v[3]);
-                bind_text(st, 5, v[4]);
+                store_bind_text(st, 1, v[0]);
+                store_bind_text_or_null(st, 2, v[1]);
+                store_bind_text(st, 3, v[2]);
+                store_bind_text(st, 4, v[3]);
+                store_bind_text(st, 5, v[4]);
                 sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
                 break;
         case _ROSTER_KIND_MAX:
@@ -646,7 +633,7 @@ int store_roster_upsert(Store *s, enum roster_kind kind, char *const *v, enum st
         if (rc != SQLITE_DONE) {
                 char what[96];
                 snprintf(what, sizeof(what), "Saving %s %s", info->singular, v[0]);
-                return fail_sqlite(s, rc, what);
+                return store_fail_sqlite(s, rc, what);
         }
         if (ret_change)
                 *ret_change = !existed ? STORE_CREATED
@@ -666,7 +653,7 @@ int store_roster_delete(Store *s, enum roster_kind kind, char *const *key)
         if (r < 0)
                 return r;
         if (r == 0) {
-                set_error(s, "There is no %s %s%s%s.", info->singular, key[0], info->n_key > 1 ? " – " : "",
+                store_set_error(s, "There is no %s %s%s%s.", info->singular, key[0], info->n_key > 1 ? " – " : "",
                           info->n_key > 1 ? key[1] : "");
                 return -ENOENT;
         }
@@ -678,7 +665,7 @@ int store_roster_delete(Store *s, enum roster_kind kind, char *const *key)
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        set_error(s,
+                        store_set_error(s,
                                   "Resident %s still has sensors (e.g. %s) — remove them or give them to another "
                                   "resident first (shouwangctl sensors remove / edit --resident_id)",
                                   key[0], sensor);
@@ -689,18 +676,18 @@ int store_roster_delete(Store *s, enum roster_kind kind, char *const *key)
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        set_error(s, "Resident %s has an open alert (%s) — resolve it first", key[0], alert);
+                        store_set_error(s, "Resident %s has an open alert (%s) — resolve it first", key[0], alert);
                         return -EBUSY;
                 }
         }
 
-        st = stmt(s, roster_sql[kind].del);
+        st = store_stmt(s, roster_sql[kind].del);
         if (!st)
                 return -EIO;
-        bind_text(st, 1, key[0]);
+        store_bind_text(st, 1, key[0]);
         if (info->n_key > 1)
-                bind_text(st, 2, key[1]);
-        return step_done(s, st, "Removing a row");
+                store_bind_text(st, 2, key[1]);
+        return store_step_done(s, st, "Removing a row");
 }
 
 static int row_from_stmt(sqlite3_stmt *st, size_t n, char ***ret)
@@ -730,12 +717,12 @@ int store_roster_get(Store *s, enum roster_kind kind, char *const *key, char ***
 
         if (!info)
                 return -EINVAL;
-        st = stmt(s, roster_sql[kind].get);
+        st = store_stmt(s, roster_sql[kind].get);
         if (!st)
                 return -EIO;
-        bind_text(st, 1, key[0]);
+        store_bind_text(st, 1, key[0]);
         if (info->n_key > 1)
-                bind_text(st, 2, key[1]);
+                store_bind_text(st, 2, key[1]);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 r = row_from_stmt(st, info->n_columns, ret_values);
@@ -744,10 +731,10 @@ int store_roster_get(Store *s, enum roster_kind kind, char *const *key, char ***
         }
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
-                set_error(s, "There is no %s %s.", info->singular, key[0]);
+                store_set_error(s, "There is no %s %s.", info->singular, key[0]);
                 return -ENOENT;
         }
-        return fail_sqlite(s, rc, "Reading the roster");
+        return store_fail_sqlite(s, rc, "Reading the roster");
 }
 
 int store_roster_foreach(Store *s, enum roster_kind kind, store_roster_cb cb, void *userdata)
@@ -762,7 +749,7 @@ int store_roster_foreach(Store *s, enum roster_kind kind, store_roster_cb cb, vo
         /* Not the cached statement: a callback may itself query the store. */
         rc = sqlite3_prepare_v2(s->db, roster_sql[kind].all, -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return fail_sqlite(s, rc, "Reading the roster");
+                return store_fail_sqlite(s, rc, "Reading the roster");
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 for (size_t i = 0; i < info->n_columns; i++) {
                         const unsigned char *t = sqlite3_column_text(st, (int)i);
@@ -774,7 +761,7 @@ int store_roster_foreach(Store *s, enum roster_kind kind, store_roster_cb cb, vo
                         break;
         }
         if (r >= 0 && rc != SQLITE_DONE)
-                r = fail_sqlite(s, rc, "Reading the roster");
+                r = store_fail_sqlite(s, rc, "Reading the roster");
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
 }
@@ -786,14 +773,14 @@ int store_roster_count(Store *s, enum roster_kind kind, int64_t *ret)
 
         if ((unsigned)kind >= _ROSTER_KIND_MAX)
                 return -EINVAL;
-        st = stmt(s, roster_sql[kind].count);
+        st = store_stmt(s, roster_sql[kind].count);
         if (!st)
                 return -EIO;
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 *ret = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
-        return rc == SQLITE_ROW ? 0 : fail_sqlite(s, rc, "Counting the roster");
+        return rc == SQLITE_ROW ? 0 : store_fail_sqlite(s, rc, "Counting the roster");
 }
 
 /* ---- away periods --------------------------------------------------------------------------------- */
@@ -813,45 +800,45 @@ int64_t store_away_add(Store *s, const char *resident_id, usec_t starts_at, usec
         int r, rc;
 
         if (ends_at <= starts_at) {
-                set_error(s, "The away period ends before it starts — check --from and --until");
+                store_set_error(s, "The away period ends before it starts — check --from and --until");
                 return -EINVAL;
         }
         r = row_exists(s, roster_sql[ROSTER_RESIDENTS].exists, resident_id, NULL);
         if (r < 0)
                 return r;
         if (r == 0) {
-                set_error(s, "There is no resident %s.", resident_id);
+                store_set_error(s, "There is no resident %s.", resident_id);
                 return -ENOENT;
         }
-        st = stmt(s, "INSERT INTO away_periods (resident_id, starts_at, ends_at, reason, created_at) "
+        st = store_stmt(s, "INSERT INTO away_periods (resident_id, starts_at, ends_at, reason, created_at) "
                      "VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!st)
                 return -EIO;
-        bind_text(st, 1, resident_id);
+        store_bind_text(st, 1, resident_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)starts_at);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)ends_at);
-        bind_text(st, 4, reason);
+        store_bind_text(st, 4, reason);
         sqlite3_bind_int64(st, 5, (sqlite3_int64)now_usec(CLOCK_REALTIME));
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
-                return fail_sqlite(s, rc, "Adding an away period");
+                return store_fail_sqlite(s, rc, "Adding an away period");
         return (int64_t)sqlite3_last_insert_rowid(s->db);
 }
 
 int store_away_delete(Store *s, int64_t id)
 {
-        sqlite3_stmt *st = stmt(s, "DELETE FROM away_periods WHERE id = ?1");
+        sqlite3_stmt *st = store_stmt(s, "DELETE FROM away_periods WHERE id = ?1");
         int r;
 
         if (!st)
                 return -EIO;
         sqlite3_bind_int64(st, 1, id);
-        r = step_done(s, st, "Removing an away period");
+        r = store_step_done(s, st, "Removing an away period");
         if (r < 0)
                 return r;
         if (sqlite3_changes(s->db) == 0) {
-                set_error(s, "There is no away period %lld.", (long long)id);
+                store_set_error(s, "There is no away period %lld.", (long long)id);
                 return -ENOENT;
         }
         return 0;
@@ -863,21 +850,21 @@ int store_away_end(Store *s, const char *resident_id, usec_t now)
         int r;
 
         /* Current periods end now; future ones are dropped (the resident is back). */
-        st = stmt(s, "DELETE FROM away_periods WHERE resident_id = ?1 AND starts_at >= ?2");
+        st = store_stmt(s, "DELETE FROM away_periods WHERE resident_id = ?1 AND starts_at >= ?2");
         if (!st)
                 return -EIO;
-        bind_text(st, 1, resident_id);
+        store_bind_text(st, 1, resident_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-        r = step_done(s, st, "Ending away periods");
+        r = store_step_done(s, st, "Ending away periods");
         if (r < 0)
                 return r;
         int n = sqlite3_changes(s->db);
-        st = stmt(s, "UPDATE away_periods SET ends_at = ?2 WHERE resident_id = ?1 AND starts_at < ?2 AND ends_at > ?2");
+        st = store_stmt(s, "UPDATE away_periods SET ends_at = ?2 WHERE resident_id = ?1 AND starts_at < ?2 AND ends_at > ?2");
         if (!st)
                 return -EIO;
-        bind_text(st, 1, resident_id);
+        store_bind_text(st, 1, resident_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
-        r = step_done(s, st, "Ending away periods");
+        r = store_step_done(s, st, "Ending away periods");
         if (r < 0)
                 return r;
         return n + sqlite3_changes(s->db);
@@ -893,10 +880,10 @@ int store_away_foreach(Store *s, const char *resident_id, usec_t now, store_away
                                 "WHERE ends_at > ?1 AND (?2 IS NULL OR resident_id = ?2) ORDER BY resident_id, starts_at",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return fail_sqlite(s, rc, "Reading away periods");
+                return store_fail_sqlite(s, rc, "Reading away periods");
         sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
         if (resident_id)
-                bind_text(st, 2, resident_id);
+                store_bind_text(st, 2, resident_id);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct away_period a = {
                         .id = sqlite3_column_int64(st, 0),
@@ -910,7 +897,7 @@ int store_away_foreach(Store *s, const char *resident_id, usec_t now, store_away
                         break;
         }
         if (r >= 0 && rc != SQLITE_DONE)
-                r = fail_sqlite(s, rc, "Reading away periods");
+                r = store_fail_sqlite(s, rc, "Reading away periods");
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
 }
@@ -927,7 +914,7 @@ void sensor_health_done(struct sensor_health *h)
 
 int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_health *ret)
 {
-        sqlite3_stmt *st = stmt(s, "SELECT h.last_seen, h.battery, h.available, h.available_since, h.state, s.num "
+        sqlite3_stmt *st = store_stmt(s, "SELECT h.last_seen, h.battery, h.available, h.available_since, h.state, s.num "
                                    "FROM sensors s LEFT JOIN sensor_health h ON h.sensor_num = s.num "
                                    "WHERE s.id = ?1");
         int rc;
@@ -935,7 +922,7 @@ int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_healt
         *ret = (struct sensor_health){ .battery = -1, .available = -1 };
         if (!st)
                 return -EIO;
-        bind_text(st, 1, sensor_id);
+        store_bind_text(st, 1, sensor_id);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 ret->last_seen = (usec_t)sqlite3_column_int64(st, 0);
@@ -956,15 +943,15 @@ int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_healt
         }
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
-                set_error(s, "There is no sensor %s.", sensor_id);
+                store_set_error(s, "There is no sensor %s.", sensor_id);
                 return -ENOENT;
         }
-        return fail_sqlite(s, rc, "Reading sensor health");
+        return store_fail_sqlite(s, rc, "Reading sensor health");
 }
 
 int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h)
 {
-        sqlite3_stmt *st = stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, "
+        sqlite3_stmt *st = store_stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, "
                                    "available_since, state, updated_at) "
                                    "SELECT num, ?2, ?3, ?4, ?5, ?6, ?7 FROM sensors WHERE id = ?1 "
                                    "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
@@ -975,7 +962,7 @@ int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor
 
         if (!st)
                 return -EIO;
-        bind_text(st, 1, sensor_id);
+        store_bind_text(st, 1, sensor_id);
         if (h->last_seen)
                 sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
         if (h->battery >= 0)
@@ -985,13 +972,13 @@ int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor
         if (h->available_since)
                 sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
         if (h->state)
-                bind_text(st, 6, h->state);
+                store_bind_text(st, 6, h->state);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
-        r = step_done(s, st, "Saving sensor health");
+        r = store_step_done(s, st, "Saving sensor health");
         if (r < 0)
                 return r;
         if (sqlite3_changes(s->db) == 0) {
-                set_error(s, "There is no sensor %s.", sensor_id);
+                store_set_error(s, "There is no sensor %s.", sensor_id);
                 return -ENOENT;
         }
         return 0;
@@ -1002,16 +989,16 @@ int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor
 int store_audit(Store *s, usec_t at, const char *actor, const char *action, const char *object,
                 const char *detail)
 {
-        sqlite3_stmt *st = stmt(s, "INSERT INTO audit (at, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+        sqlite3_stmt *st = store_stmt(s, "INSERT INTO audit (at, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
 
         if (!st)
                 return -EIO;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)at);
-        bind_text(st, 2, actor);
-        bind_text(st, 3, action);
-        bind_text(st, 4, object);
-        bind_text(st, 5, detail);
-        return step_done(s, st, "Writing the audit trail");
+        store_bind_text(st, 2, actor);
+        store_bind_text(st, 3, action);
+        store_bind_text(st, 4, object);
+        store_bind_text(st, 5, detail);
+        return store_step_done(s, st, "Writing the audit trail");
 }
 
 /* ---- sensors for the daemon, events ------------------------------------------------------------------ */
@@ -1026,7 +1013,7 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
                                 "ORDER BY num",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return fail_sqlite(s, rc, "Reading sensors");
+                return store_fail_sqlite(s, rc, "Reading sensors");
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 struct store_sensor x = {
                         .num = sqlite3_column_int64(st, 0),
@@ -1041,7 +1028,7 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
                         break;
         }
         if (r >= 0 && rc != SQLITE_DONE)
-                r = fail_sqlite(s, rc, "Reading sensors");
+                r = store_fail_sqlite(s, rc, "Reading sensors");
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
 }
@@ -1049,22 +1036,22 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
 /* Run body() inside BEGIN … COMMIT with synchronous=NORMAL, restoring FULL after. */
 static int batch_begin(Store *s)
 {
-        int r = exec(s, "PRAGMA synchronous = NORMAL", "Preparing a batch");
+        int r = store_exec(s, "PRAGMA synchronous = NORMAL", "Preparing a batch");
         if (r < 0)
                 return r;
-        r = exec(s, "BEGIN IMMEDIATE", "Starting a batch");
+        r = store_exec(s, "BEGIN IMMEDIATE", "Starting a batch");
         if (r < 0)
-                (void)exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
+                (void)store_exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
         return r;
 }
 
 static int batch_end(Store *s, int r)
 {
         if (r >= 0)
-                r = exec(s, "COMMIT", "Committing a batch");
+                r = store_exec(s, "COMMIT", "Committing a batch");
         if (r < 0)
                 (void)store_rollback(s);
-        int q = exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
+        int q = store_exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
         return r < 0 ? r : q;
 }
 
@@ -1079,7 +1066,7 @@ int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                st = stmt(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)");
+                st = store_stmt(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)");
                 if (!st) {
                         r = -EIO;
                         break;
@@ -1092,7 +1079,7 @@ int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
                 rc = sqlite3_step(st);
                 sqlite3_reset(st);
                 if (rc != SQLITE_DONE)
-                        r = fail_sqlite(s, rc, "Saving events");
+                        r = store_fail_sqlite(s, rc, "Saving events");
         }
         return batch_end(s, r);
 }
@@ -1110,7 +1097,7 @@ int store_health_update_many(Store *s, const struct store_health_update *u, size
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const struct sensor_health *h = &u[i].health;
-                st = stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
+                st = store_stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
                              "state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
                              "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
                              "battery = excluded.battery, available = excluded.available, "
@@ -1130,25 +1117,25 @@ int store_health_update_many(Store *s, const struct store_health_update *u, size
                 if (h->available_since)
                         sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
                 if (h->state)
-                        bind_text(st, 6, h->state);
+                        store_bind_text(st, 6, h->state);
                 sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
                 rc = sqlite3_step(st);
                 sqlite3_reset(st);
                 /* A sensor removed from the roster meanwhile: its health has nowhere to go. */
                 if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
-                        r = fail_sqlite(s, rc, "Saving sensor health");
+                        r = store_fail_sqlite(s, rc, "Saving sensor health");
         }
         return batch_end(s, r);
 }
 
 int64_t store_events_prune(Store *s, usec_t before)
 {
-        sqlite3_stmt *st = stmt(s, "DELETE FROM events WHERE at < ?1");
+        sqlite3_stmt *st = store_stmt(s, "DELETE FROM events WHERE at < ?1");
         int r;
 
         if (!st)
                 return -EIO;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)before);
-        r = step_done(s, st, "Pruning old events");
+        r = store_step_done(s, st, "Pruning old events");
         return r < 0 ? r : sqlite3_changes(s->db);
 }

@@ -36,8 +36,11 @@ static const struct {
         { 2, "INSERT INTO events (sensor_num, at, type, value) VALUES (1, 5, 1, 1.0)" },
         { 2, "INSERT INTO alerts (rule, severity, subject, resident_id, text, opened_at, updated_at) "
              "VALUES ('leak', 'critical', 'R201', 'R201', 'leak', 5, 5)" },
-        { 2, "INSERT INTO deliveries (alert_id, contact_id, channel, tier, next_attempt_at, created_at) "
-             "VALUES (1, 'C1', 'mqtt', 1, 5, 5)" },
+        { 2, "INSERT INTO deliveries (alert_id, contact_id, channel, next_attempt_at, created_at) "
+             "VALUES (1, 'C1', 'mqtt', 5, 5)" },
+        { 2, "INSERT INTO alert_contacts (alert_id, contact_id, tier, notified_at) VALUES (1, 'C1', 1, 5)" },
+        { 2, "INSERT INTO alert_tokens (alert_id, contact_id, token_hash, created_at, expires_at) "
+             "VALUES (1, 'C1', x'00', 5, 6)" },
 };
 
 static int count(sqlite3 *db, const char *table)

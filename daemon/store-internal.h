@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Inside the store: the Store struct and the statement helpers shared by
+ * store.c and the files that hold other tables (store-alerts.c). Nothing
+ * outside daemon/store*.c includes this.
+ */
+#pragma once
+
+#include <sqlite3.h>
+
+#include "daemon/store.h"
+
+#define STMT_CACHE_MAX 96
+#define BUSY_TIMEOUT_MS 5000
+
+struct Store {
+        sqlite3 *db;
+        char *path;
+        char error[512];
+        struct {
+                const char *sql; /* static string: the cache keys on its address */
+                sqlite3_stmt *stmt;
+        } cache[STMT_CACHE_MAX];
+        size_t n_cache;
+};
+
+
+/* SQLite result code → negative errno. */
+int store_sqlite_to_errno(int rc);
+/* Record SQLite's message with what we were doing; returns -errno. */
+int store_fail_sqlite(Store *s, int rc, const char *what);
+_printf_(2, 3) void store_set_error(Store *s, const char *fmt, ...);
+/* The prepared statement for a static SQL string (cached by address), reset and unbound. NULL on error. */
+sqlite3_stmt *store_stmt(Store *s, const char *sql);
+void store_bind_text(sqlite3_stmt *st, int i, const char *v);
+void store_bind_text_or_null(sqlite3_stmt *st, int i, const char *v);
+/* Step a statement that returns no rows we need; reset it. 0 or -errno. */
+int store_step_done(Store *s, sqlite3_stmt *st, const char *what);
+int store_exec(Store *s, const char *sql, const char *what);
