@@ -163,3 +163,64 @@ int store_health_update_many(Store *s, const struct store_health_update *u, size
 
 /* Remove events older than before (realtime usec). Returns rows removed or -errno. */
 int64_t store_events_prune(Store *s, usec_t before);
+
+/* ---- alerts and deliveries as the outbox and shouwangctl read them (store-alerts.c) --------------------- */
+
+struct alert_info {
+        int64_t id;
+        char *rule, *severity, *state, *subject;
+        char *resident_id, *resident_name, *building_id, *flat, *sensor_id;
+        int lives_alone; /* -1 for a common area */
+        char *text_key, *params, *text;
+        unsigned flags;
+        bool test;
+        usec_t opened_at, updated_at, cleared_at;
+        int repeats, tier;
+        usec_t next_escalation_at;
+        usec_t acked_at;
+        char *acked_by, *acked_by_name;
+        usec_t resolved_at;
+        char *resolved_by, *outcome, *note;
+};
+void alert_info_done(struct alert_info *a);
+int store_alert_info_get(Store *s, int64_t id, struct alert_info *ret);
+/* Open and recent alerts (resolved within `recent`), newest first; limit 0 = no limit. */
+typedef int (*store_alert_cb)(const struct alert_info *a, void *userdata);
+int store_alerts_foreach(Store *s, usec_t now, usec_t recent, size_t limit, store_alert_cb cb, void *userdata);
+
+struct delivery_info {
+        int64_t id, alert_id;
+        char *contact_id, *contact_name, *contact_phone, *contact_role;
+        char *channel, *purpose, *state;
+        int attempts;
+        usec_t next_attempt_at, created_at, sent_at;
+        char *last_error;
+};
+void delivery_info_done(struct delivery_info *d);
+int store_delivery_get(Store *s, int64_t id, struct delivery_info *ret);
+/* Pending deliveries due at or before `now` (oldest first, at most `limit`). */
+typedef int (*store_delivery_cb)(const struct delivery_info *d, void *userdata);
+int store_deliveries_due(Store *s, usec_t now, size_t limit, store_delivery_cb cb, void *userdata);
+/* All deliveries of one alert, in creation order. */
+int store_deliveries_of_alert(Store *s, int64_t alert_id, store_delivery_cb cb, void *userdata);
+/* Earliest next_attempt_at of a pending delivery, USEC_INFINITY if none. */
+usec_t store_deliveries_next(Store *s);
+
+enum delivery_outcome {
+        DELIVERY_SENT,
+        DELIVERY_RETRY,    /* failed, try again at next_attempt_at */
+        DELIVERY_FAILED,   /* failed for good */
+        DELIVERY_DEFERRED, /* not tried (channel down): try again at next_attempt_at, not an attempt */
+};
+/* Record an attempt (audit row) and the delivery's new state, with synchronous=FULL. */
+int store_delivery_record(Store *s, int64_t id, enum delivery_outcome outcome, usec_t now, usec_t next_attempt_at,
+                          const char *detail);
+/* Contacts told about an alert, with whether they acknowledged. */
+struct alert_contact_info {
+        const char *contact_id, *name, *role, *reason;
+        int tier;
+        usec_t notified_at, acked_at;
+        bool reached; /* at least one delivery sent */
+};
+typedef int (*store_alert_contact_cb)(const struct alert_contact_info *c, void *userdata);
+int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact_cb cb, void *userdata);

@@ -689,6 +689,13 @@ int mqtt_client_publish(MqttClient *c, const char *topic, const void *payload, s
         return 0;
 }
 
+void mqtt_client_forget(MqttClient *c, void *userdata)
+{
+        for (struct pending_publish *p = c->pending; p; p = p->next)
+                if (p->userdata == userdata)
+                        p->done = NULL;
+}
+
 const char *mqtt_client_error(MqttClient *c)
 {
         return c->error;

@@ -80,6 +80,10 @@ bool mqtt_client_is_connected(MqttClient *c);
 int mqtt_client_publish(MqttClient *c, const char *topic, const void *payload, size_t len, int qos, bool retain,
                         mqtt_publish_cb done, void *userdata);
 
+/* Forget the done callbacks of publishes still in flight that carry this userdata
+ * (their owner is going away). */
+void mqtt_client_forget(MqttClient *c, void *userdata);
+
 /* Last error for a person, e.g. "connection refused: not authorised". */
 const char *mqtt_client_error(MqttClient *c);
 
