@@ -1139,3 +1139,24 @@ int64_t store_events_prune(Store *s, usec_t before)
         r = store_step_done(s, st, "Pruning old events");
         return r < 0 ? r : sqlite3_changes(s->db);
 }
+
+int64_t store_data_version(Store *s)
+{
+        sqlite3_stmt *st = store_stmt(s, "PRAGMA data_version");
+        int64_t v;
+
+        if (!st)
+                return -EIO;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return -EIO;
+        }
+        v = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return v;
+}
+
+const char *store_path(Store *s)
+{
+        return s->path;
+}

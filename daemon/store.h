@@ -224,3 +224,8 @@ struct alert_contact_info {
 };
 typedef int (*store_alert_contact_cb)(const struct alert_contact_info *c, void *userdata);
 int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact_cb cb, void *userdata);
+
+/* Changes when another connection (shouwangctl) committed since the last call. -errno on failure. */
+int64_t store_data_version(Store *s);
+/* The database file's path as given to store_open(). */
+const char *store_path(Store *s);
