@@ -24,8 +24,6 @@ static int on_check(sd_event_source *s, uint64_t usec, void *userdata)
         DbWatch *w = userdata;
         int64_t v = store_data_version(w->store);
 
-        /* Listen again; writes during the pause are covered by this check. */
-        (void)sd_event_source_set_enabled(w->inotify, SD_EVENT_ON);
         if (v >= 0 && v != w->version) {
                 w->version = v;
                 if (w->cb)
@@ -41,16 +39,17 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
 
         if (ev->len == 0 || !startswith(ev->name, w->base))
                 return 0;
-        /* One check per interval however many writes: a burst of our own commits
-         * must not turn into a wakeup per write. */
-        (void)sd_event_source_set_enabled(w->inotify, SD_EVENT_OFF);
+        /* One check per interval however many files were closed. */
+        int enabled = SD_EVENT_OFF;
+        if (w->timer && sd_event_source_get_enabled(w->timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return 0;
         sd_event_now(w->event, CLOCK_BOOTTIME, &now);
         if (w->timer) {
                 (void)sd_event_source_set_time(w->timer, now + w->interval);
                 (void)sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
-        } else if (sd_event_add_time(w->event, &w->timer, CLOCK_BOOTTIME, now + w->interval, w->interval / 4, on_check,
-                                     w) < 0)
-                (void)sd_event_source_set_enabled(w->inotify, SD_EVENT_ON);
+        } else
+                (void)sd_event_add_time(w->event, &w->timer, CLOCK_BOOTTIME, now + w->interval, w->interval / 4,
+                                        on_check, w);
         return 0;
 }
 
@@ -78,8 +77,10 @@ int db_watch_new(sd_event *e, Store *store, usec_t interval, db_watch_cb cb, voi
                 db_watch_free(w);
                 return -ENOMEM;
         }
-        r = sd_event_add_inotify(e, &w->inotify, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE,
-                                 on_inotify, w);
+        /* shouwangctl closes its connection when it exits; the daemon never closes
+         * its own. So IN_CLOSE_WRITE on the database or its WAL means another
+         * process wrote, and our own commits cost no wakeup at all. */
+        r = sd_event_add_inotify(e, &w->inotify, dirname(dir), IN_CLOSE_WRITE | IN_MOVED_TO, on_inotify, w);
         if (r < 0) {
                 db_watch_free(w);
                 return r;

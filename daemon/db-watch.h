@@ -2,9 +2,10 @@
 /*
  * Notice when another process (shouwangctl: an import, an ack, a test alert)
  * committed to the database, so the daemon reloads the roster or sends
- * what was planned. inotify on the database's directory wakes us on writes
- * to the WAL; PRAGMA data_version tells other connections' commits from our
- * own. Rate-limited: at most one check per interval, nothing at all when idle.
+ * what was planned. inotify on the database's directory wakes us when
+ * another process closes the database or its WAL after writing;
+ * PRAGMA data_version confirms that another connection committed.
+ * At most one check per interval, nothing at all when idle.
  */
 #pragma once
 

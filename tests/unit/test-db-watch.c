@@ -52,8 +52,10 @@ static void test_commit_by_shouwangctl_is_noticed_own_commit_is_not(void **state
         run(e);
         assert_int_equal(calls, 0);
 
+        /* shouwangctl: open, write, close (as the process does when it exits). */
         assert_int_equal(store_open(path, 0, &ctl_store), 0);
         put_resident(ctl_store, "R2");
+        ctl_store = store_free(ctl_store);
         run(e);
         assert_int_equal(calls, 1);
 
