@@ -108,6 +108,14 @@ static const char *const migrations[] = {
         "  updated_at INTEGER NOT NULL"
         ") STRICT;"
 
+        /* The last real activity of each resident (door, motion, water, button), kept
+         * up to date by the daemon's group commit, so an inactivity timer continues
+         * across a restart without scanning the events. */
+        "CREATE TABLE resident_state ("
+        "  resident_id TEXT PRIMARY KEY NOT NULL REFERENCES residents(id) ON DELETE CASCADE,"
+        "  last_activity_at INTEGER NOT NULL"
+        ") STRICT, WITHOUT ROWID;"
+
         /* Kept small: one row per normalised event, sensor by number. No foreign
          * key, so removing a sensor does not rewrite its history. */
         "CREATE TABLE events ("

@@ -1009,8 +1009,10 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
         int rc, r = 0;
 
         rc = sqlite3_prepare_v2(s->db,
-                                "SELECT num, id, coalesce(resident_id, ''), building_id, kind, source FROM sensors "
-                                "ORDER BY num",
+                                "SELECT s.num, s.id, coalesce(s.resident_id, ''), s.building_id, s.kind, s.source, "
+                                "h.last_seen, h.battery, h.available, h.available_since, h.state, "
+                                "coalesce(h.counter, 0) FROM sensors s LEFT JOIN sensor_health h ON h.sensor_num = s.num "
+                                "ORDER BY s.num",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return store_fail_sqlite(s, rc, "Reading sensors");
@@ -1022,6 +1024,14 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
                         .building_id = (const char *)sqlite3_column_text(st, 3),
                         .kind = (const char *)sqlite3_column_text(st, 4),
                         .source = (const char *)sqlite3_column_text(st, 5),
+                        .health = {
+                                .last_seen = (usec_t)sqlite3_column_int64(st, 6),
+                                .battery = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 7),
+                                .available = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 8),
+                                .available_since = (usec_t)sqlite3_column_int64(st, 9),
+                                .state = (char *)sqlite3_column_text(st, 10),
+                        },
+                        .counter = sqlite3_column_int64(st, 11),
                 };
                 r = cb(&x, userdata);
                 if (r < 0)
@@ -1126,6 +1136,75 @@ int store_health_update_many(Store *s, const struct store_health_update *u, size
                         r = store_fail_sqlite(s, rc, "Saving sensor health");
         }
         return batch_end(s, r);
+}
+
+int store_activity_set_many(Store *s, const struct store_activity *a, size_t n)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        if (n == 0)
+                return 0;
+        r = batch_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                st = store_stmt(s, "INSERT INTO resident_state (resident_id, last_activity_at) VALUES (?1, ?2) "
+                                   "ON CONFLICT (resident_id) DO UPDATE SET last_activity_at = "
+                                   "max(last_activity_at, excluded.last_activity_at)");
+                if (!st) {
+                        r = -EIO;
+                        break;
+                }
+                store_bind_text(st, 1, a[i].resident_id);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)a[i].at);
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                /* A resident removed from the roster meanwhile: nothing to keep. */
+                if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+                        r = store_fail_sqlite(s, rc, "Saving the last activity");
+        }
+        return batch_end(s, r);
+}
+
+int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT resident_id, last_activity_at FROM resident_state", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail_sqlite(s, rc, "Reading last activity");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb((const char *)sqlite3_column_text(st, 0), (usec_t)sqlite3_column_int64(st, 1), userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_fail_sqlite(s, rc, "Reading last activity");
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
+}
+
+int store_open_alerts_foreach(Store *s, store_open_alert_cb cb, void *userdata)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db, "SELECT resident_id, building_id, rule FROM alerts WHERE state <> 'resolved'", -1,
+                                &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail_sqlite(s, rc, "Reading open alerts");
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                       (const char *)sqlite3_column_text(st, 2), userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_fail_sqlite(s, rc, "Reading open alerts");
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
 }
 
 int64_t store_events_prune(Store *s, usec_t before)

@@ -141,9 +141,11 @@ struct store_sensor {
         const char *building_id;
         const char *kind;
         const char *source;
+        struct sensor_health health; /* state valid during the call only */
+        int64_t counter;             /* pulse count of a water meter */
 };
 typedef int (*store_sensor_cb)(const struct store_sensor *s, void *userdata);
-/* Every sensor with its number, in number order. Strings valid during the call. */
+/* Every sensor with its number and health, in number order. Strings valid during the call. */
 int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata);
 
 struct sensor_event;
@@ -160,6 +162,19 @@ struct store_health_update {
         struct sensor_health health;
 };
 int store_health_update_many(Store *s, const struct store_health_update *u, size_t n);
+
+/* Last real activity per resident (wall usec); set many in one batch. */
+struct store_activity {
+        const char *resident_id;
+        usec_t at;
+};
+int store_activity_set_many(Store *s, const struct store_activity *a, size_t n);
+typedef int (*store_activity_cb)(const char *resident_id, usec_t at, void *userdata);
+int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata);
+
+/* Open alerts' (resident or building subject, rule), for rules_restore_open_alert(). */
+typedef int (*store_open_alert_cb)(const char *resident_id, const char *building_id, const char *rule, void *userdata);
+int store_open_alerts_foreach(Store *s, store_open_alert_cb cb, void *userdata);
 
 /* Remove events older than before (realtime usec). Returns rows removed or -errno. */
 int64_t store_events_prune(Store *s, usec_t before);

@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* From sensor events to rules to alerts, with health and group commit (see watch.h). */
+
+#include "daemon/watch-internal.h"
+
+#include <search.h>
+
+#include "daemon/log.h"
+#include "sensors/gpio.h"
+#include "sensors/health.h"
+#include "sensors/source.h"
+
+#define EVENT_BATCH_MAX 1024
+#define LOGGED_TOPICS_MAX 1024
+
+struct sensor_rt {
+        uint32_t num;
+        char *id;
+        enum sensor_kind kind;
+        int resident; /* rules index, -1 for a common area */
+        int building;
+        bool wired;
+        struct sensor_health health;
+        bool dirty;
+};
+
+struct name_index {
+        char **names;
+        size_t n, alloc;
+        struct hsearch_data table;
+        bool table_ready;
+};
+
+struct Watch {
+        sd_event *event;
+        Store *store;
+        Alerts *alerts;
+        struct watch_settings st;
+        struct rules_settings rules_defaults;
+
+        Rules *rules;
+        struct sensor_rt *sensors;
+        size_t n_sensors;
+        uint32_t *by_num; /* sensor number → index + 1 */
+        size_t by_num_size;
+
+        struct name_index residents, buildings;
+        char **resident_names, **resident_flats;
+        int *resident_building;
+        usec_t *last_activity;
+        bool *activity_dirty;
+
+        void *topics; /* TopicMap, see watch-mqtt.c */
+        char **subs;
+        size_t n_subs;
+        GpioSet *gpio;
+
+        struct sensor_event *pending;
+        size_t n_pending, alloc_pending;
+        sd_event_source *commit_timer, *rules_timer;
+        struct rule_output out;
+        bool synced;
+
+        char **logged_topics;
+        size_t n_logged_topics;
+        struct watch_stats stats;
+};
+
+
+/* ---- name → index ------------------------------------------------------------------------------------------- */
+
+static void name_index_done(struct name_index *x)
+{
+        if (x->table_ready)
+                hdestroy_r(&x->table);
+        for (size_t i = 0; i < x->n; i++)
+                free(x->names[i]);
+        free(x->names);
+        *x = (struct name_index){ 0 };
+}
+
+static int name_index_init(struct name_index *x, size_t expected)
+{
+        memset(&x->table, 0, sizeof(x->table));
+        if (!hcreate_r(expected * 2 + 64, &x->table))
+                return -ENOMEM;
+        x->table_ready = true;
+        return 0;
+}
+
+static int name_index_find(struct name_index *x, const char *name)
+{
+        ENTRY q = { .key = (char *)name }, *found = NULL;
+
+        if (!name || !x->table_ready || !hsearch_r(q, FIND, &found, &x->table) || !found)
+                return -ENOENT;
+        return (int)(intptr_t)found->data;
+}
+
+/* Add if new; the index equals the position, which equals the rules engine's index when added in step. */
+static int name_index_add(struct name_index *x, const char *name)
+{
+        ENTRY q, *found = NULL;
+        int i = name_index_find(x, name);
+
+        if (i >= 0)
+                return i;
+        if (x->n == x->alloc) {
+                size_t na = x->alloc ? x->alloc * 2 : 64;
+                char **nn = realloc(x->names, na * sizeof(char *));
+                if (!nn)
+                        return -ENOMEM;
+                x->names = nn;
+                x->alloc = na;
+        }
+        x->names[x->n] = strdup(name);
+        if (!x->names[x->n])
+                return -ENOMEM;
+        q.key = x->names[x->n];
+        q.data = (void *)(intptr_t)x->n;
+        if (!hsearch_r(q, ENTER, &found, &x->table)) {
+                free(x->names[x->n]);
+                return -ENOMEM;
+        }
+        return (int)x->n++;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------------------------- */
+
+int watch_new(sd_event *e, Store *store, Alerts *alerts, const struct watch_settings *st, Watch **ret)
+{
+        Watch *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return -ENOMEM;
+        w->event = sd_event_ref(e);
+        w->store = store;
+        w->alerts = alerts;
+        w->st = *st;
+        if (st->rules)
+                w->rules_defaults = *st->rules;
+        else
+                rules_settings_default(&w->rules_defaults);
+        w->st.rules = NULL;
+        if (!w->st.commit_interval)
+                w->st.commit_interval = 200 * USEC_PER_MSEC;
+        w->synced = true;
+        *ret = w;
+        return 0;
+}
+
+static void free_roster(Watch *w)
+{
+        w->gpio = gpio_set_free(w->gpio);
+        w->rules = rules_free(w->rules);
+        for (size_t i = 0; i < w->n_sensors; i++) {
+                free(w->sensors[i].id);
+                sensor_health_done(&w->sensors[i].health);
+        }
+        free(w->sensors);
+        w->sensors = NULL;
+        w->n_sensors = 0;
+        free(w->by_num);
+        w->by_num = NULL;
+        w->by_num_size = 0;
+        for (size_t i = 0; i < w->residents.n; i++) {
+                free(w->resident_names[i]);
+                free(w->resident_flats[i]);
+        }
+        free(w->resident_names);
+        free(w->resident_flats);
+        free(w->resident_building);
+        free(w->last_activity);
+        free(w->activity_dirty);
+        w->resident_names = w->resident_flats = NULL;
+        w->resident_building = NULL;
+        w->last_activity = NULL;
+        w->activity_dirty = NULL;
+        name_index_done(&w->residents);
+        name_index_done(&w->buildings);
+        watch_topics_free(w->topics);
+        w->topics = NULL;
+        for (size_t i = 0; i < w->n_subs; i++)
+                free(w->subs[i]);
+        free(w->subs);
+        w->subs = NULL;
+        w->n_subs = 0;
+}
+
+Watch *watch_free(Watch *w)
+{
+        if (!w)
+                return NULL;
+        (void)watch_flush(w);
+        free_roster(w);
+        sd_event_source_disable_unref(w->commit_timer);
+        sd_event_source_disable_unref(w->rules_timer);
+        rule_output_done(&w->out);
+        free(w->pending);
+        for (size_t i = 0; i < w->n_logged_topics; i++)
+                free(w->logged_topics[i]);
+        free(w->logged_topics);
+        sd_event_unref(w->event);
+        free(w);
+        return NULL;
+}
+
+static struct rules_clock clock_now(Watch *w)
+{
+        return (struct rules_clock){
+                .mono = now_usec(CLOCK_BOOTTIME),
+                .wall = now_usec(CLOCK_REALTIME),
+                .synced = w->synced,
+        };
+}
+
+static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
+{
+        if (num >= w->by_num_size || !w->by_num[num])
+                return NULL;
+        return &w->sensors[w->by_num[num] - 1];
+}
+
+/* ---- group commit ------------------------------------------------------------------------------------------- */
+
+int watch_flush(Watch *w)
+{
+        int r, ret = 0;
+
+        if (w->n_pending) {
+                r = store_events_append(w->store, w->pending, w->n_pending);
+                if (r < 0) {
+                        /* Events are history, not alerts: say so loudly and carry on. */
+                        log_error("Could not save %zu sensor events: %s", w->n_pending, store_error(w->store));
+                        ret = r;
+                }
+                w->n_pending = 0;
+        }
+
+        size_t n = 0;
+        for (size_t i = 0; i < w->n_sensors; i++)
+                n += w->sensors[i].dirty;
+        if (n) {
+                _cleanup_free_ struct store_health_update *u = calloc(n, sizeof(*u));
+                size_t k = 0;
+                if (!u)
+                        return -ENOMEM;
+                for (size_t i = 0; i < w->n_sensors; i++)
+                        if (w->sensors[i].dirty) {
+                                u[k].num = w->sensors[i].num;
+                                u[k].health = w->sensors[i].health;
+                                k++;
+                                w->sensors[i].dirty = false;
+                        }
+                r = store_health_update_many(w->store, u, k);
+                if (r < 0) {
+                        log_error("Could not save sensor health: %s", store_error(w->store));
+                        ret = r;
+                }
+        }
+
+        n = 0;
+        for (size_t i = 0; i < w->residents.n; i++)
+                n += w->activity_dirty[i];
+        if (n) {
+                _cleanup_free_ struct store_activity *a = calloc(n, sizeof(*a));
+                size_t k = 0;
+                if (!a)
+                        return -ENOMEM;
+                for (size_t i = 0; i < w->residents.n; i++)
+                        if (w->activity_dirty[i]) {
+                                a[k].resident_id = w->residents.names[i];
+                                a[k].at = w->last_activity[i];
+                                k++;
+                                w->activity_dirty[i] = false;
+                        }
+                r = store_activity_set_many(w->store, a, k);
+                if (r < 0) {
+                        log_error("Could not save last activity: %s", store_error(w->store));
+                        ret = r;
+                }
+        }
+        return ret;
+}
+
+static int on_commit(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void)watch_flush(userdata);
+        return 0;
+}
+
+static void arm_commit(Watch *w)
+{
+        usec_t now;
+        int enabled = SD_EVENT_OFF;
+
+        if (w->commit_timer && sd_event_source_get_enabled(w->commit_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        sd_event_now(w->event, CLOCK_BOOTTIME, &now);
+        if (w->commit_timer) {
+                (void)sd_event_source_set_time(w->commit_timer, now + w->st.commit_interval);
+                (void)sd_event_source_set_enabled(w->commit_timer, SD_EVENT_ONESHOT);
+        } else if (sd_event_add_time(w->event, &w->commit_timer, CLOCK_BOOTTIME, now + w->st.commit_interval,
+                                     w->st.commit_interval / 4, on_commit, w) < 0)
+                (void)watch_flush(w);
+}
+
+/* ---- decisions → alerts ------------------------------------------------------------------------------------- */
+
+static unsigned alert_flags(unsigned d)
+{
+        unsigned f = 0;
+        if (d & DECISION_URGENT_ALL)
+                f |= ALERT_URGENT_ALL;
+        if (d & DECISION_BUILDING_WIDE)
+                f |= ALERT_BUILDING_WIDE;
+        if (d & DECISION_UNKNOWN_STATE)
+                f |= ALERT_UNKNOWN_STATE;
+        if (d & DECISION_COMMITTEE_ONLY)
+                f |= ALERT_COMMITTEE_ONLY;
+        if (d & DECISION_PROPERTY)
+                f |= ALERT_PROPERTY;
+        return f;
+}
+
+static char *params_json(const struct decision_params *p)
+{
+        char since[ISO8601_MAX] = "";
+        char *s;
+
+        if (p->since_wall)
+                format_iso8601(since, sizeof(since), p->since_wall);
+        if (asprintf(&s, "{\"since\":%s%s%s,\"duration_s\":%llu,\"litres\":%.1f,\"count\":%d,\"lives_alone\":%d}",
+                     *since ? "\"" : "", *since ? since : "null", *since ? "\"" : "",
+                     (unsigned long long)(p->duration / USEC_PER_SEC), p->litres, p->count, p->lives_alone) < 0)
+                return NULL;
+        return s;
+}
+
+static void handle_decisions(Watch *w)
+{
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < w->out.n; i++) {
+                const struct rule_decision *d = &w->out.d[i];
+                const char *resident = d->resident >= 0 && (size_t)d->resident < w->residents.n
+                                               ? w->residents.names[d->resident]
+                                               : NULL;
+                const char *building = d->building >= 0 && (size_t)d->building < w->buildings.n
+                                               ? w->buildings.names[d->building]
+                                               : NULL;
+                struct sensor_rt *s = d->sensor >= 0 ? sensor_by_num(w, (uint32_t)d->sensor) : NULL;
+                const char *rule = rule_id_to_string(d->rule);
+                int r;
+
+                w->stats.decisions++;
+                if (d->kind == DECISION_CLEAR) {
+                        r = alerts_clear(w->alerts, resident, building, rule, now);
+                        if (r < 0)
+                                log_warning("Could not note that %s ended for %s: %s", rule,
+                                            resident ? resident : strempty(building), store_error(w->store));
+                        continue;
+                }
+
+                _cleanup_free_ char *params = params_json(&d->params), *text = NULL;
+                if (w->st.render_text)
+                        text = w->st.render_text(d, resident ? w->resident_names[d->resident] : NULL, building,
+                                                 resident ? w->resident_flats[d->resident] : NULL,
+                                                 w->st.render_userdata);
+                struct alert_request req = {
+                        .rule = rule,
+                        .severity = severity_to_string(d->severity),
+                        .resident_id = resident,
+                        .building_id = building,
+                        .sensor_id = s ? s->id : NULL,
+                        .text_key = d->text_key,
+                        .params = params,
+                        .text = text ? text : d->text_key,
+                        .flags = alert_flags(d->flags),
+                };
+                int64_t id = 0;
+                bool is_new = false;
+                r = alerts_raise(w->alerts, &req, now, &id, &is_new);
+                if (r < 0) {
+                        /* The one thing that must not happen quietly. */
+                        log_struct(LOG_CRIT, r,
+                                   ((const char *const[]){ "SHOUWANG_EVENT=alert-not-saved", NULL }),
+                                   "COULD NOT SAVE ALERT %s (%s) for %s: %s — check the disk; retrying on the next event",
+                                   rule, req.severity, resident ? resident : strempty(building), store_error(w->store));
+                        continue;
+                }
+                char f1[64], f2[64], f3[96];
+                snprintf(f1, sizeof(f1), "ALERT_ID=%lld", (long long)id);
+                snprintf(f2, sizeof(f2), "RESIDENT_ID=%s", strempty(resident));
+                snprintf(f3, sizeof(f3), "SENSOR_ID=%s", s ? s->id : "");
+                log_struct(is_new ? LOG_NOTICE : LOG_INFO, 0, ((const char *const[]){ f1, f2, f3, NULL }),
+                           "%s alert %lld: %s %s for %s%s%s", is_new ? "Opened" : "Updated", (long long)id,
+                           req.severity, rule, resident ? resident : "building ", resident ? "" : strempty(building),
+                           (d->flags & DECISION_UNKNOWN_STATE) ? " (sensors offline: state unknown)" : "");
+        }
+        w->out.n = 0;
+        w->out.n_slots = 0; /* water slots are stored by the water work (issue 11) */
+}
+
+static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void arm_rules(Watch *w)
+{
+        usec_t next = w->rules ? rules_next_wakeup(w->rules) : USEC_INFINITY;
+        int r;
+
+        if (next == USEC_INFINITY) {
+                if (w->rules_timer)
+                        (void)sd_event_source_set_enabled(w->rules_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (w->rules_timer) {
+                r = sd_event_source_set_time(w->rules_timer, next);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(w->rules_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(w->event, &w->rules_timer, CLOCK_BOOTTIME, next, USEC_PER_SEC / 2, on_rules_timer,
+                                      w);
+        if (r < 0)
+                log_error_errno(r, "Cannot arm the rules timer: %m");
+}
+
+static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Watch *w = userdata;
+        struct rules_clock now = clock_now(w);
+
+        if (rules_tick(w->rules, &now, &w->out) < 0)
+                log_oom();
+        handle_decisions(w);
+        arm_rules(w);
+        return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------------------------- */
+
+static void update_health(struct sensor_rt *s, const struct sensor_event *e)
+{
+        char state[40];
+
+        s->health.last_seen = e->wall;
+        switch ((enum event_type)e->type) {
+        case EVENT_AVAILABILITY:
+                if (s->health.available != (e->value > 0))
+                        s->health.available_since = e->wall;
+                s->health.available = e->value > 0;
+                break;
+        case EVENT_BATTERY:
+                s->health.battery = (int)e->value;
+                break;
+        case EVENT_LEAK:
+        case EVENT_CONTACT:
+        case EVENT_MOTION:
+        case EVENT_FALL:
+        case EVENT_SMOKE:
+        case EVENT_GAS:
+        case EVENT_CO:
+        case EVENT_WATER_FLOW:
+        case EVENT_WATER_TOTAL:
+                /* "type=value": restored as a state-only event after a restart. */
+                snprintf(state, sizeof(state), "%s=%g", event_type_to_string(e->type), e->value);
+                free(s->health.state);
+                s->health.state = strdup(state);
+                break;
+        case EVENT_BUTTON:
+        case EVENT_SELF_TEST:
+        case EVENT_WATER_PULSES:
+        case EVENT_BATTERY_LOW:
+        case EVENT_TAMPER:
+        case EVENT_CHECK_IN:
+        case EVENT_WATER_FLOW_RATE:
+        case _EVENT_TYPE_MAX:
+                break;
+        }
+        /* Anything heard from a sensor means it is there, unless it said otherwise. */
+        if (e->type != EVENT_AVAILABILITY && s->health.available != 1 && !s->wired) {
+                s->health.available = 1;
+                s->health.available_since = e->wall;
+        }
+        s->dirty = true;
+}
+
+void watch_event(Watch *w, const struct sensor_event *ev)
+{
+        struct sensor_rt *s = sensor_by_num(w, ev->sensor);
+        struct sensor_event e = *ev;
+        struct rules_clock now = clock_now(w);
+
+        if (!s)
+                return;
+        if (!w->synced)
+                e.flags |= EVENT_UNSYNCED;
+        w->stats.events++;
+        update_health(s, &e);
+        if (s->resident >= 0 && event_is_activity(&e)) {
+                w->last_activity[s->resident] = e.wall;
+                w->activity_dirty[s->resident] = true;
+        }
+
+        if (w->n_pending == w->alloc_pending) {
+                size_t na = w->alloc_pending ? w->alloc_pending * 2 : 256;
+                struct sensor_event *np = realloc(w->pending, na * sizeof(*np));
+                if (np) {
+                        w->pending = np;
+                        w->alloc_pending = na;
+                }
+        }
+        if (w->n_pending < w->alloc_pending)
+                w->pending[w->n_pending++] = e;
+        if (w->n_pending >= EVENT_BATCH_MAX)
+                (void)watch_flush(w);
+        else
+                arm_commit(w);
+
+        if (w->rules) {
+                if (rules_event(w->rules, &e, &now, &w->out) < 0)
+                        log_debug("Rules: event for sensor %s not taken", s->id);
+                handle_decisions(w);
+                arm_rules(w);
+        }
+}
+
+void watch_set_clock_synced(Watch *w, bool synced)
+{
+        if (w->synced == synced)
+                return;
+        w->synced = synced;
+        log_info("Wall clock %s: %s", synced ? "synchronised" : "not synchronised",
+                 synced ? "time-of-day rules run" : "time-of-day rules wait");
+        if (w->rules) {
+                struct rules_clock now = clock_now(w);
+                (void)rules_tick(w->rules, &now, &w->out);
+                handle_decisions(w);
+                arm_rules(w);
+        }
+}
+
+static void gpio_event(GpioSet *g, const struct sensor_event *e, void *userdata)
+{
+        watch_event(userdata, e);
+}
+
+/* ---- loading the roster -------------------------------------------------------------------------------------- */
+
+struct load_ctx {
+        Watch *w;
+        int r;
+};
+
+static int load_resident(char *const *v, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        Watch *w = c->w;
+        int b, i;
+
+        b = name_index_add(&w->buildings, v[2]);
+        if (b < 0 || rules_add_building(w->rules, v[2]) != b)
+                return -ENOMEM;
+        i = name_index_add(&w->residents, v[0]);
+        if (i < 0)
+                return i;
+        struct rules_resident res = { .id = v[0], .building = b, .lives_alone = streq(v[4], "1") };
+        if (rules_add_resident(w->rules, &res) != i)
+                return -EINVAL;
+        w->resident_names[i] = strdup(v[1]);
+        w->resident_flats[i] = strdup(v[3]);
+        w->resident_building[i] = b;
+        if (!w->resident_names[i] || !w->resident_flats[i])
+                return -ENOMEM;
+        return 0;
+}
+
+static int load_sensor(const struct store_sensor *x, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        Watch *w = c->w;
+        struct sensor_source src = { 0 };
+        _cleanup_free_ char *err = NULL;
+        struct sensor_rt *s;
+        int kind, r;
+
+        kind = sensor_kind_from_string(x->kind);
+        if (kind < 0 || sensor_source_parse(x->source, &src, &err) < 0) {
+                log_warning("Sensor %s: cannot use source '%s' (%s) — fix it with shouwangctl sensors edit %s --source …",
+                            x->id, x->source, err ? err : x->kind, x->id);
+                return 0;
+        }
+        if ((size_t)x->num >= w->by_num_size) {
+                size_t ns = (size_t)x->num * 2 + 16;
+                uint32_t *nb = realloc(w->by_num, ns * sizeof(*nb));
+                if (!nb) {
+                        sensor_source_done(&src);
+                        return -ENOMEM;
+                }
+                memset(nb + w->by_num_size, 0, (ns - w->by_num_size) * sizeof(*nb));
+                w->by_num = nb;
+                w->by_num_size = ns;
+        }
+        s = &w->sensors[w->n_sensors];
+        *s = (struct sensor_rt){ .num = (uint32_t)x->num, .kind = kind, .wired = src.type == SOURCE_GPIO };
+        s->id = strdup(x->id);
+        s->health = x->health;
+        s->health.state = x->health.state ? strdup(x->health.state) : NULL;
+        r = isempty(x->resident_id) ? -1 : name_index_find(&w->residents, x->resident_id);
+        s->resident = r < 0 ? -1 : r;
+        s->building = name_index_add(&w->buildings, x->building_id);
+        /* The engine keeps buildings in the same order and returns a known id's index again. */
+        if (!s->id || s->building < 0 || rules_add_building(w->rules, x->building_id) != s->building) {
+                sensor_source_done(&src);
+                return -ENOMEM;
+        }
+        struct rules_sensor rs = { .num = s->num, .kind = kind, .resident = s->resident, .building = s->building,
+                                   .wired = s->wired, .litres_per_pulse = src.litres_per_pulse };
+        r = rules_add_sensor(w->rules, &rs);
+        if (r >= 0 && src.type == SOURCE_GPIO && w->st.gpio_enabled)
+                r = gpio_set_add(w->gpio, s->num, s->id, kind, &src);
+        if (r >= 0 && src.type == SOURCE_MQTT) {
+                r = watch_topics_add(w->topics, src.topic, s->num, kind);
+                w->stats.mqtt_sensors++;
+        }
+        sensor_source_done(&src);
+        if (r < 0)
+                return r;
+        w->by_num[s->num] = (uint32_t)(w->n_sensors + 1);
+        w->n_sensors++;
+        return 0;
+}
+
+static int load_away(const struct away_period *a, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        int i = name_index_find(&c->w->residents, a->resident_id);
+        return i < 0 ? 0 : rules_add_away(c->w->rules, i, a->starts_at, a->ends_at);
+}
+
+static int restore_activity(const char *resident_id, usec_t at, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        Watch *w = c->w;
+        int i = name_index_find(&w->residents, resident_id);
+        struct rules_clock now = clock_now(w);
+
+        if (i < 0)
+                return 0;
+        w->last_activity[i] = at;
+        return rules_restore_activity(w->rules, i, at, &now);
+}
+
+static int restore_open_alert(const char *resident_id, const char *building_id, const char *rule, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        int res = resident_id ? name_index_find(&c->w->residents, resident_id) : -1;
+        int b = building_id ? name_index_find(&c->w->buildings, building_id) : -1;
+        int id = rule_id_from_string(rule);
+
+        if (id < 0 || (resident_id && res < 0))
+                return 0; /* a test alert, or a resident no longer in the roster */
+        return rules_restore_open_alert(c->w->rules, res, b, id);
+}
+
+static int count_sensor(const struct store_sensor *x, void *userdata)
+{
+        (*(size_t *)userdata)++;
+        return 0;
+}
+
+int watch_load(Watch *w)
+{
+        struct load_ctx c = { .w = w };
+        struct rules_clock now;
+        int64_t n_res = 0;
+        size_t n_sens = 0;
+        int r;
+
+        (void)watch_flush(w);
+        free_roster(w);
+
+        r = store_roster_count(w->store, ROSTER_RESIDENTS, &n_res);
+        if (r >= 0)
+                r = store_sensor_foreach(w->store, count_sensor, &n_sens);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the roster: %s", store_error(w->store));
+
+        w->rules = rules_new(&w->rules_defaults);
+        w->sensors = calloc(n_sens + 1, sizeof(*w->sensors));
+        w->resident_names = calloc((size_t)n_res + 1, sizeof(char *));
+        w->resident_flats = calloc((size_t)n_res + 1, sizeof(char *));
+        w->resident_building = calloc((size_t)n_res + 1, sizeof(int));
+        w->last_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
+        w->activity_dirty = calloc((size_t)n_res + 1, sizeof(bool));
+        if (!w->rules || !w->sensors || !w->resident_names || !w->resident_flats || !w->resident_building ||
+            !w->last_activity || !w->activity_dirty)
+                return log_oom();
+        r = name_index_init(&w->residents, (size_t)n_res);
+        if (r >= 0)
+                r = name_index_init(&w->buildings, (size_t)n_res / 8 + 16);
+        if (r >= 0)
+                r = watch_topics_new(&w->topics);
+        if (r >= 0)
+                r = gpio_set_new(w->event, w->st.gpio_debounce, w->st.gpio_retry, &w->gpio);
+        if (r < 0)
+                return log_oom();
+        gpio_set_set_callback(w->gpio, gpio_event, w);
+
+        r = store_roster_foreach(w->store, ROSTER_RESIDENTS, load_resident, &c);
+        if (r >= 0)
+                r = store_sensor_foreach(w->store, load_sensor, &c);
+        now = clock_now(w);
+        if (r >= 0)
+                r = store_away_foreach(w->store, NULL, now.wall, load_away, &c);
+        if (r >= 0)
+                r = store_activity_foreach(w->store, restore_activity, &c);
+        if (r >= 0)
+                r = store_open_alerts_foreach(w->store, restore_open_alert, &c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load the roster: %s", store_error(w->store)[0] ? store_error(w->store) : "%m");
+
+        /* The last known state of each sensor comes back as state, not as news. */
+        for (size_t i = 0; i < w->n_sensors; i++) {
+                struct sensor_rt *s = &w->sensors[i];
+                char type[32];
+                double value;
+                if (!s->health.state || sscanf(s->health.state, "%31[a-z_]=%lf", type, &value) != 2)
+                        continue;
+                int t = event_type_from_string(type);
+                if (t < 0)
+                        continue;
+                struct sensor_event e = { .sensor = s->num, .type = (uint16_t)t, .flags = EVENT_INITIAL,
+                                          .value = value, .mono = now.mono, .wall = s->health.last_seen };
+                (void)rules_restore_event(w->rules, &e, &now);
+        }
+
+        r = watch_topics_finish(w->topics, &w->subs, &w->n_subs);
+        if (r < 0)
+                return log_oom();
+        w->stats.residents = (unsigned)w->residents.n;
+        w->stats.sensors = (unsigned)w->n_sensors;
+
+        if (w->st.gpio_enabled)
+                (void)gpio_set_start(w->gpio);
+
+        /* Conditions already true at start (leak still wet, nobody active for 14 h) are decided now. */
+        r = rules_tick(w->rules, &now, &w->out);
+        if (r < 0)
+                return log_oom();
+        handle_decisions(w);
+        arm_rules(w);
+        return 0;
+}
+
+char *const *watch_subscriptions(Watch *w, size_t *ret_n)
+{
+        *ret_n = w->n_subs;
+        return w->subs;
+}
+
+void watch_get_stats(Watch *w, struct watch_stats *ret)
+{
+        *ret = w->stats;
+        if (w->gpio)
+                gpio_set_counts(w->gpio, &ret->gpio_active, &ret->gpio_waiting);
+}
+
+/* ---- MQTT -------------------------------------------------------------------------------------------------------- */
+
+/* Log a problem with a topic once (a broken sensor repeating itself must not flood the journal). */
+bool watch_topic_first_time(Watch *w, const char *topic)
+{
+        for (size_t i = 0; i < w->n_logged_topics; i++)
+                if (streq(w->logged_topics[i], topic))
+                        return false;
+        if (w->n_logged_topics >= LOGGED_TOPICS_MAX)
+                return false;
+        char **n = realloc(w->logged_topics, (w->n_logged_topics + 1) * sizeof(char *));
+        if (!n)
+                return false;
+        w->logged_topics = n;
+        n[w->n_logged_topics] = strdup(topic);
+        if (n[w->n_logged_topics])
+                w->n_logged_topics++;
+        return true;
+}
+
+void *watch_topic_map(Watch *w)
+{
+        return w->topics;
+}
+
+void watch_count_unknown(Watch *w, bool bad_payload)
+{
+        if (bad_payload)
+                w->stats.bad_payloads++;
+        else
+                w->stats.unknown_topics++;
+}
+
+const char *watch_sensor_id(Watch *w, uint32_t num)
+{
+        struct sensor_rt *s = sensor_by_num(w, num);
+        return s ? s->id : "?";
+}
+
+/* A message that parsed but carried nothing we use still says the sensor is alive. */
+void watch_sensor_seen(Watch *w, uint32_t num, usec_t wall)
+{
+        struct sensor_rt *s = sensor_by_num(w, num);
+        if (!s)
+                return;
+        s->health.last_seen = wall;
+        if (s->health.available != 1) {
+                s->health.available = 1;
+                s->health.available_since = wall;
+        }
+        s->dirty = true;
+        arm_commit(w);
+}
+
+bool watch_clock_synced(Watch *w)
+{
+        return w->synced;
+}
