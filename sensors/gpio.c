@@ -164,8 +164,8 @@ static void schedule_retry(GpioSet *g);
 /* The line went away under us (chip removed, I/O error): report it and retry later. */
 static void line_lost(struct gpio_line *l, int error)
 {
-        log_warning_errno(error, "GPIO: lost %s line %u (sensor %s): %m — retrying every %llus", l->chip_name,
-                          l->offset, l->id, (unsigned long long)(l->set->retry_interval / USEC_PER_SEC));
+        log_warning_errno(error, "GPIO: lost %s line %u (sensor %s): %m — retrying every %.1fs", l->chip_name,
+                          l->offset, l->id, (double)l->set->retry_interval / USEC_PER_SEC);
         line_release(l);
         l->waiting = true;
         l->last_error = error;
@@ -289,9 +289,9 @@ static int line_request(struct gpio_line *l)
                 if (r != l->last_error)
                         log_warning_errno(r,
                                           "GPIO: cannot open chip %s for sensor %s (line %u): %m — check the "
-                                          "chip name with gpiodetect, or that the HAT is seated; retrying every %llus",
+                                          "chip name with gpiodetect, or that the HAT is seated; retrying every %.1fs",
                                           l->chip_name, l->id, l->offset,
-                                          (unsigned long long)(l->set->retry_interval / USEC_PER_SEC));
+                                          (double)l->set->retry_interval / USEC_PER_SEC);
                 goto fail;
         }
         l->line = gpiod_chip_get_line(l->chip->chip, l->offset);
