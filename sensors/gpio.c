@@ -195,7 +195,8 @@ static int start_lockout(struct gpio_line *l)
                         r = sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
                 return r;
         }
-        return sd_event_add_time(l->set->event, &l->timer, CLOCK_BOOTTIME, now + l->debounce, 0, on_debounce_end,
+        /* Accuracy 1 µs: 0 would mean sd-event's default slack of 250 ms, far longer than a debounce. */
+        return sd_event_add_time(l->set->event, &l->timer, CLOCK_BOOTTIME, now + l->debounce, 1, on_debounce_end,
                                  l);
 }
 

@@ -342,7 +342,8 @@ static void schedule_reconnect(MqttClient *c)
         c->attempt++;
 
         sd_event_now(c->event, CLOCK_BOOTTIME, &now);
-        r = sd_event_add_time(c->event, &c->reconnect_timer, CLOCK_BOOTTIME, now + delay, 0, on_reconnect_timer, c);
+        r = sd_event_add_time(c->event, &c->reconnect_timer, CLOCK_BOOTTIME, now + delay, USEC_PER_MSEC * 10,
+                              on_reconnect_timer, c);
         if (r < 0)
                 log_error_errno(r, "MQTT: cannot schedule a reconnect: %m");
         else
