@@ -3,12 +3,14 @@
 
 #include "daemon/clock.h"
 
+#include <sys/timerfd.h>
 #include <sys/timex.h>
 
 #include "daemon/log.h"
 
 struct ClockWatch {
         sd_event *event;
+        int tfd;
         sd_event_source *change, *poll;
         clock_cb cb;
         void *userdata;
@@ -35,9 +37,22 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-static int on_change(sd_event_source *s, uint64_t usec, void *userdata)
+static int arm_cancel_on_set(int fd)
 {
-        check(userdata, true);
+        /* A timer far in the future whose only purpose is to be cancelled when
+         * someone sets the wall clock: read() then fails with ECANCELED. */
+        struct itimerspec its = { .it_value = { .tv_sec = INT32_MAX } };
+        return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0 ? -errno : 0;
+}
+
+static int on_change(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        uint64_t v;
+
+        if (read(fd, &v, sizeof(v)) < 0 && errno == ECANCELED) {
+                (void)arm_cancel_on_set(fd);
+                check(userdata, true);
+        }
         return 0;
 }
 
@@ -74,7 +89,10 @@ int clock_watch_new(sd_event *e, clock_cb cb, void *userdata, ClockWatch **ret)
         w->userdata = userdata;
         w->synced = clock_is_synced();
         /* Fires whenever the wall clock is set: NTP's first step after boot, or a person. */
-        r = sd_event_add_time_change(e, &w->change, on_change, w);
+        w->tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+        r = w->tfd < 0 ? -errno : arm_cancel_on_set(w->tfd);
+        if (r >= 0)
+                r = sd_event_add_io(e, &w->change, w->tfd, EPOLLIN, on_change, w);
         if (r < 0)
                 log_warning_errno(r, "Cannot watch for clock changes: %m — checking once a minute instead");
         if (!w->synced)
@@ -89,6 +107,8 @@ ClockWatch *clock_watch_free(ClockWatch *w)
                 return NULL;
         sd_event_source_disable_unref(w->change);
         sd_event_source_disable_unref(w->poll);
+        if (w->tfd >= 0)
+                close(w->tfd);
         sd_event_unref(w->event);
         free(w);
         return NULL;
