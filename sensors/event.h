@@ -42,6 +42,7 @@ enum button_action {
         BUTTON_DOUBLE = 2,
         BUTTON_LONG = 3,
         BUTTON_OTHER = 4, /* an action string we do not know: still a press */
+        BUTTON_EMERGENCY = 5, /* an SOS button's "emergency"/"sos"/"panic": a call for help, never a check-in */
 };
 
 enum {
