@@ -69,9 +69,35 @@ int severity_from_string(const char *s);
 /* ---- settings: defaults from the config's [rules] section, overrides per resident ---------------------- */
 
 /*
- * Every tunable of every rule, with its default. One table in rules.c maps
- * key names (as written in the config's [rules] section and in
- * resident_settings) to fields; docs/rules.md documents the same keys.
+ * A composed welfare rule: every listed signal has been quiet for at least
+ * its duration (AND). The daemon needs no code for a new combination: add one
+ * in the config ("combined = door=72h,severity=warning,name=door_days") and it
+ * raises RULE_COMBINED with text key "combined.<name>". docs/rules.md.
+ */
+enum rule_signal {
+        SIGNAL_ACTIVITY, /* any activity signal (door, motion, water started, button, check-in) */
+        SIGNAL_DOOR,     /* the flat door moved (opened or closed) */
+        SIGNAL_MOTION,   /* a motion sensor saw someone */
+        SIGNAL_WATER,    /* any water flowed (meter or flow switch) */
+        _SIGNAL_MAX,
+};
+const char *rule_signal_to_string(enum rule_signal s);
+int rule_signal_from_string(const char *s);
+
+#define RULES_COMBINED_MAX 4
+#define RULES_COMBINED_NAME_MAX 24
+
+struct rules_combined {
+        char name[RULES_COMBINED_NAME_MAX]; /* text key "combined.<name>" */
+        usec_t quiet[_SIGNAL_MAX];          /* 0: not part of this rule; else quiet for at least this long */
+        enum severity severity;
+};
+
+/*
+ * Every tunable of every rule, with its default. One table in
+ * rules-settings.c maps key names (as written in the config's [rules] section
+ * and in resident_settings) to fields; docs/rules.md documents the same keys.
+ * A duration of 0 switches that rule off.
  */
 struct rules_settings {
         usec_t inactivity_after;          /* inactivity: 12h */
@@ -87,16 +113,19 @@ struct rules_settings {
         usec_t building_door_held_after;  /* 5min */
         usec_t offline_safety_after;      /* leak, smoke, gas, co, fall, button: 6h */
         usec_t offline_other_after;       /* door, motion, water: 25h */
-        unsigned battery_low_percent;     /* 20 */
+        unsigned battery_low_percent;     /* 20 (cleared again at 5 points above) */
+        usec_t repeat_interval;           /* 1min: at most one repeat RAISE of an open alert per subject */
         /* water (issue 11) */
         double water_low_litres;          /* 10 */
-        usec_t water_low_window;          /* 12h */
+        usec_t water_low_window;          /* 12h, at most 24h */
+        usec_t water_gap;                 /* 2h: meter readings further apart leave the time between unknown */
         usec_t tap_running_after;         /* 30min; critical at 2x */
-        double water_abnormal_litres_day; /* 2000 (2 m³) */
+        double tap_min_flow;              /* 1 litre/min: the least a running tap lets through */
+        double water_abnormal_litres_day; /* 2000 (2 m³) in 24 h; 0 = off */
         bool water_every_slot;            /* flow in every half-hour slot of 24 h: on */
-        /* combined signal: door unused for A and no water for B (0 = off) */
-        usec_t combined_door_quiet;       /* 24h */
-        usec_t combined_water_quiet;      /* 12h */
+        /* composed rules; default: door unused 24h AND no water 12h → critical "combined.door_water" */
+        struct rules_combined combined[RULES_COMBINED_MAX];
+        unsigned n_combined;
 };
 
 /* Fill with the defaults above. */
@@ -106,7 +135,9 @@ void rules_settings_default(struct rules_settings *ret);
  * Set one setting by name ("inactivity_after", "wake_window" = "06:00-10:00",
  * "night_hours" = "22:00-06:00", ...). Returns 0, -ENOENT for an unknown key
  * (with *ret_error suggesting the nearest known key), -EINVAL for a bad value
- * (with *ret_error saying what a good value looks like). *ret_error malloc'd.
+ * (with *ret_error saying what a good value looks like). *ret_error malloc'd
+ * (may be NULL if the caller does not want it; on -ENOMEM it stays NULL).
+ * On error *s is unchanged.
  */
 int rules_settings_set(struct rules_settings *s, const char *key, const char *value, char **ret_error);
 
@@ -146,8 +177,24 @@ struct rules_sensor {
 };
 int rules_add_sensor(Rules *r, const struct rules_sensor *s);
 
-/* Away periods in wall time; several per resident allowed. */
+/*
+ * Away periods in wall time; several per resident allowed. They silence the
+ * welfare rules (inactivity, morning check, door at night, night wandering,
+ * water low use, combined), never leak, panic, fall, smoke, gas, CO or a tap
+ * left running, and expire by themselves. Judged only while the wall clock
+ * is synchronised. Returns 0, -ENOENT (no such resident), -EINVAL (until <= from).
+ */
 int rules_add_away(Rules *r, int resident, usec_t from_wall, usec_t until_wall);
+
+/*
+ * Optional: room for this many residents, buildings and sensors (the daemon
+ * counts the roster first), so loading allocates once instead of doubling.
+ * Returns 0 or -ENOMEM.
+ */
+int rules_reserve(Rules *r, size_t residents, size_t buildings, size_t sensors);
+
+/* Bytes the engine holds (for the memory budget; tests and `shouwangd --stats`). */
+size_t rules_memory_usage(const Rules *r);
 
 /* ---- time ---------------------------------------------------------------------------------------------- */
 
@@ -170,14 +217,20 @@ enum {
         DECISION_UNKNOWN_STATE = 1 << 2, /* inactivity etc. could not be judged: the sensors it relies on are offline */
         DECISION_COMMITTEE_ONLY = 1 << 3,/* info for the committee (sensor health, abnormal water) */
         DECISION_PROPERTY = 1 << 4,      /* property management too (water) */
+        DECISION_FAMILY_LEADER = 1 << 5, /* family and the building-group leader first (night wandering); = ALERT_FAMILY_LEADER */
+        DECISION_GROUP_LEADER = 1 << 6,  /* the building-group leader (building door held open) */
 };
 
-/* Template parameters, filled as the rule needs them (0 / -1 when unused). */
+/*
+ * Template parameters, filled as the rule needs them: since_wall and duration
+ * 0 when unused (since_wall is also 0 while the wall clock is not
+ * synchronised), litres and count -1 when unused.
+ */
 struct decision_params {
         usec_t since_wall;     /* when the condition began, e.g. water running since 01:10 */
         usec_t duration;       /* how long (inactive for 14h, door open for 12min) */
         double litres;         /* water used in the window / today */
-        int count;             /* door openings tonight, battery percent */
+        int count;             /* door openings tonight; sensors in that state (offline, battery, tamper) */
         int lives_alone;       /* 1/0 for the resident, -1 for common areas */
 };
 
@@ -200,7 +253,13 @@ struct water_slot_update {
         double litres;         /* total for that slot so far (replace, not add) */
 };
 
-/* Growable lists the engine appends to; the caller owns them and resets n / n_slots between calls. */
+/*
+ * Growable lists the engine appends to; the caller owns them and resets n /
+ * n_slots between calls. A slot is emitted whenever its use changes, and once
+ * with 0 litres when a half-hour passes without use while the meter was known
+ * to be reporting: a stored 0 means "no water", a missing slot "unknown".
+ * Slots are only emitted while the wall clock is synchronised.
+ */
 struct rule_output {
         struct rule_decision *d;
         size_t n, alloc;
@@ -213,9 +272,12 @@ void rule_output_done(struct rule_output *o);
 
 /*
  * Feed one event at time now. Appends 0 or more decisions to out.
- * Returns 0, -ENOENT for an unknown sensor, -ENOMEM.
+ * Returns 0, -ENOENT for an unknown sensor, -EINVAL for an unknown event type, -ENOMEM.
  * State-only events (EVENT_RETAINED, EVENT_INITIAL) update the known state but
- * never raise an alarm of their own.
+ * never raise an alarm of their own: they are not activity, do not count a door
+ * opening, do not refresh a sensor's "last heard" and do not repeat an open
+ * alert. A condition they reveal (a GPIO leak sensor read wet when its line is
+ * opened) is judged like any known state: raised unless its alert is open.
  */
 int rules_event(Rules *r, const struct sensor_event *e, const struct rules_clock *now, struct rule_output *out);
 
@@ -226,22 +288,46 @@ int rules_tick(Rules *r, const struct rules_clock *now, struct rule_output *out)
 usec_t rules_next_wakeup(Rules *r);
 
 /*
- * A person resolved the alert for (resident or building, rule): the engine
- * may raise the condition again if it is still, or again, true.
+ * A person resolved the alert for (resident, or building when resident < 0,
+ * rule). The engine raises that rule again only for a new episode: a state
+ * (leak wet, smoke) must end and start again, a new button press or fall is a
+ * new episode, and a quiet rule (inactivity, water low use, combined) starts
+ * its full period again from now.
  */
-void rules_alert_resolved(Rules *r, int resident, int building, enum rule_id rule);
+void rules_alert_resolved(Rules *r, int resident, int building, enum rule_id rule, const struct rules_clock *now);
+
+/*
+ * The resident's last activity as the engine counts it (a door that moved, not
+ * a repeated report; water that started, not a tap that keeps running), in
+ * wall time; 0 if none was seen since the start or the clock is not
+ * synchronised. What the daemon should store for rules_restore_activity().
+ */
+usec_t rules_last_activity(Rules *r, int resident, const struct rules_clock *now);
 
 /* ---- restoring after a restart ---------------------------------------------------------------------------- */
 
-/* The resident's last real activity, in wall time (from the events table). */
+/*
+ * The resident's last real activity, in wall time (from the events table).
+ * With a synchronised clock it is converted to the monotonic clock at once;
+ * unsynchronised, it is kept and converted when the clock is synchronised
+ * (until then the inactivity timer counts from the engine's start, which can
+ * only be later, never earlier, than the truth).
+ */
 int rules_restore_activity(Rules *r, int resident, usec_t wall, const struct rules_clock *now);
 /*
  * The last known state of a sensor (e.g. door open since, leak wet), from the
  * store, replayed as a state-only event; a condition already true (leak still
- * wet, nobody active for 14 h) is decided at the next rules_tick.
+ * wet, nobody active for 14 h) is decided at the next rules_tick. e->wall is
+ * when the sensor was last heard (its silence is counted from there). Health
+ * comes back the same way: EVENT_AVAILABILITY 0, EVENT_BATTERY, EVENT_TAMPER;
+ * a meter's last EVENT_WATER_TOTAL is its baseline.
  */
 int rules_restore_event(Rules *r, const struct sensor_event *e, const struct rules_clock *now);
-/* Water used by a meter in the half-hour slot starting at slot_wall. */
+/*
+ * Water used by a meter in the half-hour slot starting at slot_wall (the
+ * rows the engine emitted before, zero rows included: they say the meter was
+ * known). Placed when the wall clock is (or becomes) synchronised.
+ */
 int rules_restore_water_slot(Rules *r, uint32_t sensor, usec_t slot_wall, double litres);
 
 /* Which alerts are already open, so a restart does not raise them again as new. */
