@@ -89,6 +89,8 @@ struct exec_settings {
 };
 
 int channel_webhook_new(sd_event *e, const char *name, const struct webhook_settings *s, Channel **ret);
+/* libcurl's global set-up: once, at start, before any thread. 0 or -EIO. */
+int channel_webhook_global_init(void);
 
 /* The mqtt channel publishes through the daemon's MQTT connection (not owned):
  * to <base>/<gateway>/notify/<contact_id>, or — for a message with an empty

@@ -428,7 +428,8 @@ static int send_one(const struct delivery_info *d, void *userdata)
                 char detail[96];
                 snprintf(detail, sizeof(detail), "could not start: %s", strerror(-r));
                 unlink_inflight(o, f);
-                record(o, f, r, false, detail);
+                /* A command that is not there or a URL that cannot work will not work next time either. */
+                record(o, f, r, r == -ENOENT || r == -EACCES || r == -EINVAL, detail);
                 inflight_free(f);
         }
         return 0;
