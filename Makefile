@@ -45,11 +45,16 @@ WARN    += -Werror
 endif
 
 CFLAGS  ?= -O2 -g
-CPPFLAGS_ALL := -D_GNU_SOURCE -DSHOUWANG_VERSION='"$(VERSION)"' \
-                -DSHOUWANG_SYSCONFDIR='"$(SYSCONFDIR)"' -DSHOUWANG_DATADIR='"$(DATADIR)"' \
-                -I. $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# pkg-config runs when a recipe first needs the flags, not when make reads this
+# file: "make deps check" on a fresh machine installs the packages first.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+CMOCKA_LIBS = $(eval CMOCKA_LIBS := $$(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null))$(CMOCKA_LIBS)
+CPPFLAGS_ALL = -D_GNU_SOURCE -DSHOUWANG_VERSION='"$(VERSION)"' \
+               -DSHOUWANG_SYSCONFDIR='"$(SYSCONFDIR)"' -DSHOUWANG_DATADIR='"$(DATADIR)"' \
+               -I. $(PKG_CFLAGS)
 CFLAGS_ALL := -std=gnu11 $(WARN) $(CFLAGS) -fno-strict-aliasing -MMD -MP
-LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as -lpthread -lm
+LDLIBS_ALL = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm
 
 ifdef SANITIZE
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -107,7 +112,7 @@ $(BUILD)/shouwangd $(BUILD)/shouwangctl: $(BUILD)/%: $(BUILD)/daemon/%.o $(LIB)
 
 $(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TLIB_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CMOCKA_LIBS)
 
 $(TOOLS): $(BUILD)/%: $(BUILD)/%.o $(TLIB_OBJS) $(LIB)
 	@$(if $(Q),echo "  LD      $@")

@@ -543,8 +543,6 @@ int manager_run(Manager *m)
         r = clock_watch_new(m->event, on_clock, m, &m->clock);
         if (r < 0)
                 return log_oom();
-        if (!clock_watch_synced(m->clock))
-                log_notice("The wall clock is not synchronised yet: time-of-day rules wait for it");
         r = runtime_setup(m);
         if (r < 0)
                 return r;
