@@ -351,7 +351,9 @@ struct reader {
         Config *c;
         bool *seen_key; /* per table entry: set twice is an error */
         char section[64];
-        unsigned section_line;
+        unsigned section_line;      /* line of the current [section] header */
+        unsigned last_header_line;  /* line of the last [header] the reader saw */
+        bool section_reported;      /* an unknown section is reported once, not per key */
 };
 
 /* inih's reader: one line at a time, so we know where we are. It also checks
@@ -384,6 +386,8 @@ static char *read_line(char *str, int num, void *stream)
                 p += 3;
         while (*p == ' ' || *p == '\t')
                 p++;
+        if (*p == '[')
+                rd->last_header_line = rd->line;
         if (*p && *p != '\n' && *p != '\r' && *p != '#' && *p != ';' && *p != '[' && !strchr(p, '=') &&
             !strchr(p, ':') && p == s)
                 add_error(rd->c, rd->line, "'%.*s' is not a [section], a key = value, or a # comment",
@@ -565,7 +569,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 
         if (!streq(rd->section, section)) {
                 snprintf(rd->section, sizeof(rd->section), "%s", section);
-                rd->section_line = rd->line;
+                rd->section_line = rd->last_header_line;
+                rd->section_reported = false;
         }
         if (isempty(section)) {
                 add_error(rd->c, rd->line, "'%s' comes before any [section] — put it under [general], [mqtt], …", key);
@@ -598,13 +603,16 @@ static int handler(void *user, const char *section, const char *key, const char 
                 known_section = known_section || streq(sections[i], section);
         if (!known_section) {
                 const char *best = NULL;
+                if (rd->section_reported)
+                        return 1;
+                rd->section_reported = true;
                 unsigned best_d = 4;
                 for (size_t i = 0; i < ELEMENTSOF(sections); i++)
                         if (distance(section, sections[i]) < best_d) {
                                 best_d = distance(section, sections[i]);
                                 best = sections[i];
                         }
-                add_error(rd->c, rd->line,
+                add_error(rd->c, rd->section_line,
                           "unknown section [%s]%s%s%s — sections are [general], [mqtt], [http], [gpio], [store], "
                           "[escalation], [rules], [webhook:NAME], [exec:NAME]",
                           section, best ? " — did you mean [" : "", best ? best : "", best ? "]?" : "");
