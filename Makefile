@@ -16,7 +16,8 @@ BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
-SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# /etc whatever the PREFIX: the path is compiled in, and installers look for /etc/shouwang.
+SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
@@ -168,6 +169,8 @@ install: $(BINS)
 	else echo "  keeping existing $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf"; fi
 	install -d $(DESTDIR)$(DATADIR)/shouwang/examples
 	install -m 0644 examples/*.csv examples/shouwang.conf $(DESTDIR)$(DATADIR)/shouwang/examples/
+	install -d $(DESTDIR)$(DATADIR)/shouwang/examples/exec
+	install -m 0755 examples/exec/*.sh $(DESTDIR)$(DATADIR)/shouwang/examples/exec/
 	$(if $(wildcard docs/man/*.[1-8]),install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8)
 	$(foreach m,$(wildcard docs/man/*.[58]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 
