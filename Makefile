@@ -148,7 +148,7 @@ bench: $(BINS) $(BENCHES) $(TOOLS) $(PRELOADS)
 bench-quick: $(BINS) $(BENCHES) $(TOOLS) $(PRELOADS)
 	$(Q)BUILD=$(BUILD) QUICK=1 bench/run.sh
 
-demo: $(BINS) $(TOOLS)
+demo: $(BINS) $(TOOLS) $(PRELOADS)
 	$(Q)BUILD=$(BUILD) examples/demo.sh
 
 deps:
