@@ -78,6 +78,8 @@ LIB       := $(BUILD)/libshouwang.a
 # Test support code (process spawning, private Mosquitto, temp dirs).
 TLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TLIB_OBJS := $(TLIB_SRCS:%.c=$(BUILD)/%.o)
+# An archive, so a tool links only the helpers it uses (not cmocka's, say).
+TLIB      := $(BUILD)/libshouwang-test.a
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 INTEG_SRCS := $(sort $(wildcard tests/integration/test-*.c))
@@ -107,19 +109,23 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(TLIB): $(TLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/shouwangd $(BUILD)/shouwangctl: $(BUILD)/%: $(BUILD)/daemon/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TLIB_OBJS) $(LIB)
+$(TESTS): $(BUILD)/%: $(BUILD)/%.o $(TLIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CMOCKA_LIBS)
 
-$(TOOLS): $(BUILD)/%: $(BUILD)/%.o $(TLIB_OBJS) $(LIB)
+$(TOOLS): $(BUILD)/%: $(BUILD)/%.o $(TLIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(BENCHES): $(BUILD)/%: $(BUILD)/%.o $(TLIB_OBJS) $(LIB)
+$(BENCHES): $(BUILD)/%: $(BUILD)/%.o $(TLIB) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 

@@ -52,6 +52,8 @@ struct delivery_message {
  * fallbacks on at once, but stops retrying this one.
  */
 typedef void (*channel_done_cb)(Channel *c, int error, bool permanent, const char *detail, void *userdata);
+/* The callback may start new sends on the same channel, but must not free it:
+ * the channel is still walking its own list when it calls back. */
 
 struct channel_ops {
         const char *type; /* "mqtt", "webhook", "exec" */
@@ -71,25 +73,57 @@ struct Channel {
         void *data;
 };
 
-/* Settings of a [webhook:NAME] section. */
+/*
+ * Settings of a [webhook:NAME] section. Everything is copied.
+ *
+ * The body is channel_message_json() unless body_template is set: then the
+ * template with {placeholders} (channel_message_vars()), the values escaped
+ * for the content type (JSON string contents for a JSON type, percent-encoding
+ * for application/x-www-form-urlencoded, as they are otherwise). Header
+ * values may hold placeholders too (ntfy's "Title: {title}"); CR/LF in
+ * values become spaces there. A 2xx answer is success, except a JSON answer
+ * with a non-zero "errcode" (WeCom and DingTalk robots answer 200 to a bad
+ * key or a rejected message). 408, 429, 5xx, timeouts and network errors
+ * are worth retrying; other 4xx are permanent.
+ */
 struct webhook_settings {
-        const char *url;
+        const char *url;           /* http:// or https:// only; may hold placeholders; never logged (keys) */
         const char *method;        /* POST (default) or PUT */
-        const char *content_type;  /* default application/json */
-        const char *body_template; /* NULL: the alert JSON with "message" fields; else a template with {placeholders} */
-        char *const *headers;      /* "Name: value", NULL-terminated, may be NULL */
+        const char *content_type;  /* default application/json; charset=utf-8 */
+        const char *body_template; /* NULL: the alert JSON with a "message" object; else a template */
+        char *const *headers;      /* "Name: value" (value may hold placeholders), NULL-terminated, may be NULL */
         usec_t connect_timeout;    /* default 5s */
-        usec_t timeout;            /* default 15s */
+        usec_t timeout;            /* the whole request, default 15s */
 };
 
-/* Settings of an [exec:NAME] section. */
+/*
+ * Settings of an [exec:NAME] section. The command is split into words
+ * (spaces separate; '…' and "…" group; \ escapes the next character; no
+ * other expansion, no shell), and each word may hold {placeholders}
+ * (channel_message_vars()), each rendered into exactly one argument:
+ *   command = /usr/bin/gammu-smsd-inject TEXT {contact_phone} -unicode -text {message}
+ * The program is looked up in PATH if it has no '/'. It gets the alert in
+ * SHOUWANG_* environment variables and channel_message_json() on stdin;
+ * stdout and stderr (the first 400 bytes) go into the delivery detail.
+ * Exit 0 is success; a command that cannot be run, or exits 126/127, is a
+ * permanent failure; any other exit status or signal is worth retrying.
+ */
 struct exec_settings {
-        const char *command;       /* split into argv on spaces (quotes allowed), run without a shell */
-        usec_t timeout;            /* default 30s; then SIGTERM, and SIGKILL 5s later */
+        const char *command;
+        usec_t timeout;            /* default 30s; then SIGTERM to its process group */
+        usec_t kill_timeout;       /* after SIGTERM, SIGKILL this much later: default 5s */
 };
 
+/*
+ * Returns 0; -EINVAL for a command with an unterminated quote or no words,
+ * or a url that is not http(s); -ENOMEM. Unknown placeholders and a JSON
+ * body template that does not render valid JSON are logged as warnings
+ * naming the section: the channel still works, with the placeholder left
+ * visible, so nothing is lost to a typo.
+ */
 int channel_webhook_new(sd_event *e, const char *name, const struct webhook_settings *s, Channel **ret);
-/* libcurl's global set-up: once, at start, before any thread. 0 or -EIO. */
+int channel_exec_new(sd_event *e, const char *name, const struct exec_settings *s, Channel **ret);
+/* libcurl's global set-up: once, in main(), before any thread starts. 0 or -EIO. */
 int channel_webhook_global_init(void);
 
 /* The mqtt channel publishes through the daemon's MQTT connection (not owned):
@@ -98,10 +132,48 @@ int channel_webhook_global_init(void);
  * never retained. Available while the connection is up. */
 struct MqttClient;
 int channel_mqtt_new(struct MqttClient *client, const char *base_topic, const char *gateway, Channel **ret);
-int channel_exec_new(sd_event *e, const char *name, const struct exec_settings *s, Channel **ret);
 
 Channel *channel_free(Channel *c);
 DEFINE_FREE_FUNC(Channel, channel_free);
+
+/* ---- shared by the channel implementations --------------------------------------------------------- */
+
+struct template_var;
+
+/*
+ * The JSON a webhook posts by default and a command gets on stdin: the
+ * alert JSON (m->alert_json; when NULL, the alert fields the message
+ * carries: id, rule, severity, resident{id,name,building,flat}, opened_at)
+ * with a "message" object added: {delivery, alert, purpose, contact,
+ * contact_name, contact_phone, contact_role, locale, title, text, ack_url}.
+ * malloc'd, NULL on OOM.
+ */
+char *channel_message_json(const struct delivery_message *m);
+
+/*
+ * The {placeholders} of webhook bodies, headers, urls and exec arguments:
+ * alert_id, delivery_id, purpose, rule, severity, priority (ntfy 1–5: 5
+ * critical, 4 warning, 3 info), priority_gotify (10/8/5), title, text,
+ * message (title, newline, text), ack_url, contact_id, contact_name,
+ * contact_phone, contact_role, resident_id, resident_name, building, flat,
+ * opened_at, locale. Fills vars (room for CHANNEL_MESSAGE_VARS_MAX) and
+ * returns how many. The values point into m and into scratch, which must
+ * outlive the vars.
+ */
+#define CHANNEL_MESSAGE_VARS_MAX 24
+struct channel_vars_scratch {
+        char alert_id[24], delivery_id[24];
+        char *message; /* malloc'd: free with channel_vars_scratch_done() */
+};
+size_t channel_message_vars(const struct delivery_message *m, struct template_var *vars,
+                            struct channel_vars_scratch *scratch);
+void channel_vars_scratch_done(struct channel_vars_scratch *scratch);
+
+/* A message as it would look, for checking templates when a channel is set up. */
+extern const struct delivery_message channel_sample_message;
+
+/* Cut s to at most max bytes without splitting a UTF-8 character; newlines become spaces. In place. */
+void channel_detail_clean(char *s, size_t max);
 
 static inline int channel_send(Channel *c, const struct delivery_message *m, channel_done_cb done, void *userdata)
 {

@@ -349,21 +349,42 @@ struct reader {
         FILE *f;
         unsigned line;
         Config *c;
-        bool *seen_key; /* per table entry: set twice is an error */
+        unsigned *key_line; /* per table entry: where it was set (0: not set); set twice is an error */
         char section[64];
         unsigned section_line;      /* line of the current [section] header */
         unsigned last_header_line;  /* line of the last [header] the reader saw */
         bool section_reported;      /* an unknown section is reported once, not per key */
 };
 
-/* inih's reader: one line at a time, so we know where we are. It also checks
- * what inih would silently drop (overlong lines, lines that are neither a
- * section, a key = value, nor a comment). */
+/* Cut an inline "# comment" off a key = value line. inih itself only knows
+ * " ;" comments, and "keepalive = 10s # seconds" would otherwise reach the
+ * duration parser. Only a '#' after white space counts: no value we accept
+ * (topics, URLs, paths) has one there. */
+static void strip_inline_hash_comment(char *s)
+{
+        for (char *p = strpbrk(s, "=:"); p && *p; p++)
+                if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t')) {
+                        p[0] = '\n';
+                        p[1] = '\0';
+                        return;
+                }
+}
+
+/* inih's reader: one line at a time, so we know where we are (Debian builds
+ * inih without INI_HANDLER_LINENO). It also takes care of what inih would
+ * get wrong or drop silently:
+ *  - indentation is dropped, so an indented "key = value" is a setting and
+ *    not a continuation of the previous value (inih's Python-style
+ *    multi-line values are never what an installer meant here);
+ *  - overlong lines, a '[' without ']', lines that are neither a section,
+ *    a key = value, nor a comment are errors, each with its line. */
 static char *read_line(char *str, int num, void *stream)
 {
         struct reader *rd = stream;
         char *s = fgets(str, num, rd->f);
+        bool indented;
         size_t n;
+        char *p;
 
         if (!s)
                 return NULL;
@@ -381,17 +402,39 @@ static char *read_line(char *str, int num, void *stream)
                 s[1] = '\0';
                 return s;
         }
-        const char *p = s;
+        p = s;
         if (rd->line == 1 && startswith(p, "\xef\xbb\xbf"))
                 p += 3;
-        while (*p == ' ' || *p == '\t')
-                p++;
-        if (*p == '[')
+        indented = *p == ' ' || *p == '\t';
+        p += strspn(p, " \t");
+        memmove(s, p, strlen(p) + 1);
+
+        switch (*s) {
+        case '\0':
+        case '\n':
+        case '\r':
+        case '#':
+        case ';':
+                return s;
+        case '[':
                 rd->last_header_line = rd->line;
-        if (*p && *p != '\n' && *p != '\r' && *p != '#' && *p != ';' && *p != '[' && !strchr(p, '=') &&
-            !strchr(p, ':') && p == s)
-                add_error(rd->c, rd->line, "'%.*s' is not a [section], a key = value, or a # comment",
-                          (int)strcspn(p, "\r\n"), p);
+                if (!strchr(s, ']')) {
+                        add_error(rd->c, rd->line, "'%.*s': the section name has no closing ']'",
+                                  (int)strcspn(s, "\r\n"), s);
+                        s[0] = '\n';
+                        s[1] = '\0';
+                }
+                return s;
+        }
+        if (!strpbrk(s, "=:")) {
+                add_error(rd->c, rd->line, "'%.*s' is not a [section], a key = value, or a # comment%s",
+                          (int)strcspn(s, "\r\n"), s,
+                          indented ? " — a value cannot go on over several lines: write it on one line" : "");
+                s[0] = '\n';
+                s[1] = '\0';
+                return s;
+        }
+        strip_inline_hash_comment(s);
         return s;
 }
 
@@ -622,29 +665,58 @@ static int handler(void *user, const char *section, const char *key, const char 
         if (!k) {
                 const char *known[ELEMENTSOF(keys)];
                 size_t n = 0;
+
+                /* The commonest slip: the right key under the wrong header. */
+                const struct key_def *elsewhere = NULL;
+                unsigned n_elsewhere = 0;
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                        if (streq(keys[i].key, key)) {
+                                elsewhere = &keys[i];
+                                n_elsewhere++;
+                        }
+                if (n_elsewhere == 1) {
+                        add_error(rd->c, rd->line, "[%s] unknown key '%s' — it belongs under [%s]: move it there",
+                                  section, key, elsewhere->section);
+                        return 1;
+                }
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                         if (streq(keys[i].section, section))
                                 known[n++] = keys[i].key;
                 unknown_key(rd, section, key, known, n);
                 return 1;
         }
-        if (rd->seen_key[k - keys])
-                add_error(rd->c, rd->line, "[%s] %s is set twice — keep one", section, key);
-        rd->seen_key[k - keys] = true;
+        if (rd->key_line[k - keys])
+                add_error(rd->c, rd->line, "[%s] %s is set twice (line %u too) — keep one", section, key,
+                          rd->key_line[k - keys]);
+        rd->key_line[k - keys] = rd->line;
         if (parse_value(rd->c, k, value, &why) < 0)
                 add_error(rd->c, rd->line, "[%s] %s = %s: %s", section, key, value, why ? why : "not a valid value");
         return 1;
 }
 
-static void check_whole(Config *c)
+static unsigned line_of(const unsigned *key_line, const char *section, const char *key)
 {
-        /* Things only the whole file can tell. */
+        const struct key_def *k = find_key(section, key);
+        return k ? key_line[k - keys] : 0;
+}
+
+/* Things only the whole file can tell; each names the line of the key that is set. */
+static void check_whole(Config *c, const unsigned *key_line)
+{
+        unsigned pw_line = line_of(key_line, "mqtt", "password_file");
+
         if (c->mqtt_password_file && !c->mqtt_username)
-                add_error(c, 0, "[mqtt] password_file is set but username is not — set username = …");
+                add_error(c, pw_line, "[mqtt] password_file is set but username is not — set username = …");
         if (c->mqtt_password_file && access(c->mqtt_password_file, R_OK) < 0)
-                add_error(c, 0, "[mqtt] password_file %s cannot be read: %s", c->mqtt_password_file, strerror(errno));
+                add_error(c, pw_line, "[mqtt] password_file = %s: cannot read it: %s — check the path, and that the "
+                          "shouwang user may read it", c->mqtt_password_file, strerror(errno));
         if ((startswith(c->mqtt_uri, "ssl://") || startswith(c->mqtt_uri, "mqtts://")) && !c->mqtt_ca_file)
-                add_error(c, 0, "[mqtt] uri is ssl:// but ca_file is not set — set ca_file = the broker's CA certificate");
+                add_error(c, line_of(key_line, "mqtt", "uri"),
+                          "[mqtt] uri is ssl:// but ca_file is not set — set ca_file = the broker's CA certificate");
+        /* cert_file alone is fine (the key may be in the same PEM file); a key alone is not. */
+        if (c->mqtt_key_file && !c->mqtt_cert_file)
+                add_error(c, line_of(key_line, "mqtt", "key_file"),
+                          "[mqtt] key_file is set but cert_file is not — set cert_file = the client certificate");
         for (size_t i = 0; i < c->n_webhooks; i++)
                 if (!c->webhooks[i].url)
                         add_error(c, c->webhooks[i].line, "[%s] has no url — add url = https://…", c->webhooks[i].name);
@@ -658,7 +730,7 @@ int config_load(const char *path, Config **ret)
 {
         _cleanup_(config_freep) Config *c = config_new_default();
         struct reader rd = { .c = c };
-        bool seen[ELEMENTSOF(keys)] = { 0 };
+        unsigned key_line[ELEMENTSOF(keys)] = { 0 };
         int r;
 
         *ret = NULL;
@@ -667,8 +739,17 @@ int config_load(const char *path, Config **ret)
         c->path = strdup(path);
         if (!c->path)
                 return -ENOMEM;
-        rd.seen_key = seen;
+        rd.key_line = key_line;
         rd.f = fopen(path, "re");
+        if (rd.f) {
+                /* fopen() takes a directory, and reading it would give a silent empty config. */
+                struct stat st;
+                if (fstat(fileno(rd.f), &st) < 0 || S_ISDIR(st.st_mode)) {
+                        fclose(rd.f);
+                        rd.f = NULL;
+                        errno = EISDIR;
+                }
+        }
         if (!rd.f) {
                 r = -errno;
                 add_error(c, 0, "cannot read the config: %s%s", strerror(-r),
@@ -684,7 +765,7 @@ int config_load(const char *path, Config **ret)
                 add_error(c, (unsigned)r, "cannot read this line — check for a missing ']' or '='");
         if (!c->mqtt_client_id && asprintf(&c->mqtt_client_id, "shouwang-%s", c->gateway) < 0)
                 return -ENOMEM;
-        check_whole(c);
+        check_whole(c, key_line);
         r = c->n_errors ? -EINVAL : 0;
         *ret = TAKE_PTR(c);
         return r;

@@ -163,7 +163,7 @@ static void on_mqtt_state(MqttClient *c, bool connected, const char *reason, voi
                 snprintf(m->mqtt_state, sizeof(m->mqtt_state), "connected");
                 /* Deliveries deferred while the broker was away go now. */
                 if (m->outbox)
-                        outbox_kick(m->outbox);
+                        outbox_channel_up(m->outbox, "mqtt");
         } else
                 snprintf(m->mqtt_state, sizeof(m->mqtt_state), "connecting (%s)", strempty(reason));
         update_status(m);

@@ -163,6 +163,17 @@ void outbox_kick(Outbox *o)
         (void)sd_event_source_set_enabled(o->defer, SD_EVENT_ONESHOT);
 }
 
+void outbox_channel_up(Outbox *o, const char *channel)
+{
+        int r = store_deliveries_wake(o->store, channel, now_usec(CLOCK_REALTIME));
+
+        if (r < 0)
+                log_error("Outbox: %s", store_error(o->store));
+        else if (r > 0)
+                log_info("Channel %s is back: sending %d waiting deliveries", channel, r);
+        outbox_kick(o);
+}
+
 char *outbox_ack_url(const char *public_url, int64_t alert_id, const char *contact_id, const char *token)
 {
         char *s;

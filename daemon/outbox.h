@@ -47,8 +47,10 @@ DEFINE_FREE_FUNC(Outbox, outbox_free);
 int outbox_add_channel(Outbox *o, Channel *c);
 void outbox_set_renderer(Outbox *o, outbox_render_cb cb, void *userdata);
 
-/* Something was planned or a channel came back: look at the pending deliveries soon. */
+/* Something was planned: look at the pending deliveries soon. */
 void outbox_kick(Outbox *o);
+/* A channel that was down is back (MQTT reconnected): what waited for it goes now. */
+void outbox_channel_up(Outbox *o, const char *channel);
 
 struct outbox_stats {
         uint64_t sent, failed, retried, deferred, in_flight;

@@ -333,3 +333,17 @@ int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
 }
+
+int store_deliveries_wake(Store *s, const char *channel, usec_t now)
+{
+        sqlite3_stmt *st = store_stmt(s, "UPDATE deliveries SET next_attempt_at = ?2 WHERE state = 'pending' "
+                                         "AND channel = ?1 AND last_error = 'channel down' AND next_attempt_at > ?2");
+        int r;
+
+        if (!st)
+                return -EIO;
+        store_bind_text(st, 1, channel);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+        r = store_step_done(s, st, "Waking deferred deliveries");
+        return r < 0 ? r : sqlite3_changes(store_db(s));
+}

@@ -230,6 +230,9 @@ enum delivery_outcome {
 /* Record an attempt (audit row) and the delivery's new state, with synchronous=FULL. */
 int store_delivery_record(Store *s, int64_t id, enum delivery_outcome outcome, usec_t now, usec_t next_attempt_at,
                           const char *detail);
+/* A channel is back: its deliveries deferred while it was down are due now. Returns how many, or -errno. */
+int store_deliveries_wake(Store *s, const char *channel, usec_t now);
+
 /* Contacts told about an alert, with whether they acknowledged. */
 struct alert_contact_info {
         const char *contact_id, *name, *role, *reason;

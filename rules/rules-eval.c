@@ -179,6 +179,7 @@ static int safety_evaluate(Rules *r, struct subject *subj, int resident, int bui
                            const struct now_ctx *n, struct resident_view *v, struct rule_output *out, int64_t *due)
 {
         struct sensor *alarm[_RULE_ID_MAX] = { 0 };
+        bool active[_RULE_ID_MAX] = { 0 };
         bool offline_any = false, battery_any = false, tamper_any = false;
         int n_offline = 0, n_battery = 0, n_tamper = 0, k;
 
@@ -205,8 +206,11 @@ static int safety_evaluate(Rules *r, struct subject *subj, int resident, int bui
                         return k;
 
                 enum rule_id sr = state_rule(kind);
-                if (sr != _RULE_ID_MAX && (x->flags & SF_ACTIVE) && !alarm[sr])
-                        alarm[sr] = x;
+                if (sr != _RULE_ID_MAX && (x->flags & SF_ACTIVE)) {
+                        active[sr] = true;
+                        if (!(x->flags2 & SF2_STALE) && !alarm[sr])
+                                alarm[sr] = x;
+                }
 
                 if (v) {
                         int sig = signal_of_kind(kind);
@@ -223,7 +227,7 @@ static int safety_evaluate(Rules *r, struct subject *subj, int resident, int bui
                         }
                         if (kind == SENSOR_MOTION && online)
                                 v->has_motion_online = true;
-                        if (kind == SENSOR_LEAK && (x->flags & SF_ACTIVE))
+                        if (kind == SENSOR_LEAK && (x->flags & SF_ACTIVE) && !(x->flags2 & SF2_STALE))
                                 v->leak_wet = true;
                         if (sensor_is_water(x))
                                 v->has_meter = true;
@@ -241,9 +245,11 @@ static int safety_evaluate(Rules *r, struct subject *subj, int resident, int bui
                         struct rule_decision d;
                         alarm_decision(r, alarm[sr], sr, n, &d);
                         k = rule_raise(r, subj, n, &d, false, out);
-                } else
+                } else if (!active[sr])
                         /* Dried, cleared, smoke gone: told, never closed (a person closes alerts). */
                         k = rule_clear(r, subj, sr, resident, building, out);
+                else
+                        k = 0; /* still active, but only as last known (retained or restored) state */
                 if (k < 0)
                         return k;
         }

@@ -99,6 +99,11 @@ enum {
         SF2_OFFLINE_TOLD = 1 << 0,
         SF2_BATTERY_TOLD = 1 << 1,
         SF2_TAMPER_TOLD = 1 << 2,
+        /* The alarm state came from a retained MQTT message: known, but maybe a week
+         * old, so it never raises a new alarm (it does keep "cleared" from being
+         * said). A live GPIO read, a fresh message and our own stored state are
+         * not stale. */
+        SF2_STALE = 1 << 3,
 };
 
 struct sensor {

@@ -938,6 +938,16 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
         if (sk >= 0 && sk != x->kind)
                 return 0;
 
+        if (e->type == EVENT_LEAK || e->type == EVENT_FALL || e->type == EVENT_SMOKE || e->type == EVENT_GAS ||
+            e->type == EVENT_CO) {
+                /* Retained: maybe a week old. Restored from our own store: we saw it
+                         * fresh before the restart, so a leak still wet fires at once. */
+                if (on && (e->flags & EVENT_RETAINED))
+                        x->flags2 |= SF2_STALE;
+                else
+                        x->flags2 &= (uint8_t)~SF2_STALE;
+        }
+
         switch ((enum event_type)e->type) {
         case EVENT_LEAK:
         case EVENT_FALL:

@@ -767,6 +767,27 @@ static void test_restart_leak_still_wet_fires_at_next_tick(void **state)
         rt_stop(&t);
 }
 
+static void test_retained_wet_from_last_week_raises_nothing(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 02:00");
+        int r = rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_LEAK, SENSOR_LEAK, r);
+        struct sensor_event wet = { .sensor = S_LEAK, .type = EVENT_LEAK, .flags = EVENT_RETAINED, .value = 1,
+                                    .mono = t.c.mono, .wall = t.c.wall };
+        struct rule_output out = { 0 };
+        assert_int_equal(rules_event(t.r, &wet, &t.c, &out), 0);
+        rt_tick(&t);
+        rt_run(&t, 10 * MIN);
+        assert_int_equal(out.n, 0);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_LEAK), 0);
+        /* It really gets wet now: a fresh message. */
+        rt_event(&t, S_LEAK, EVENT_LEAK, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_LEAK), 1);
+        rule_output_done(&out);
+        rt_stop(&t);
+}
+
 static void test_restore_while_unsynced_waits_for_the_clock(void **state)
 {
         struct rt t;
@@ -1087,6 +1108,7 @@ int main(void)
                 cmocka_unit_test(test_restart_nobody_active_for_14h_fires_at_next_tick),
                 cmocka_unit_test(test_restart_does_not_raise_an_open_alert_again),
                 cmocka_unit_test(test_restart_leak_still_wet_fires_at_next_tick),
+                cmocka_unit_test(test_retained_wet_from_last_week_raises_nothing),
                 cmocka_unit_test(test_restore_while_unsynced_waits_for_the_clock),
                 cmocka_unit_test(test_unsynced_boot_runs_duration_rules_on_the_monotonic_clock),
                 cmocka_unit_test(test_resolved_inactivity_raises_again_after_a_full_period),

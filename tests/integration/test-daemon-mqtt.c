@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * shouwangd end to end with real parts: a private Mosquitto, the example
+ * roster, the exec channel running a script that records what it was given,
+ * the webhook channel posting to a local HTTP receiver, and a subscriber
+ * recording everything under shouwang/test/#.
+ *
+ *  - a retained leak from last week is state, not an alarm; a fresh one opens
+ *    an alert, published as the contract's JSON, and tier 1's phones get it;
+ *  - a malformed payload is logged once and the other sensors carry on;
+ *  - an "I'm going" over MQTT with the right token acknowledges, a wrong one
+ *    is refused;
+ *  - the broker goes away: exec contacts are still reached, and after a
+ *    kill -9 and a restart the MQTT messages still pending go out;
+ *  - shouwangctl sensors shows each sensor's health.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "daemon/util.h"
+#include "tests/lib/testutil.h"
+
+struct fixture {
+        char dir[64];
+        char conf[160], db[160], log[160], mqtt_log[160], sms_log[160], web_log[160];
+        struct tu_broker broker;
+        pid_t daemon, sub, sink;
+        int web_port;
+};
+
+static struct fixture *F;
+
+static void ctl(const char *args, char *out, size_t size, int expect)
+{
+        char bin[256], cmd[1024];
+        tu_build_path("shouwangctl", bin, sizeof(bin));
+        snprintf(cmd, sizeof(cmd), "%s --db %s %s 2>&1", bin, F->db, args);
+        int r = tu_run(cmd, out, size);
+        if (r != expect)
+                fail_msg("shouwangctl %s: exit %d, expected %d: %s", args, r, expect, out ? out : "");
+}
+
+static void pub(const char *topic, const char *msg, bool retain)
+{
+        char cmd[768];
+        snprintf(cmd, sizeof(cmd), "mosquitto_pub -h 127.0.0.1 -p %d -q 1 %s -t '%s' -m '%s'", F->broker.port,
+                 retain ? "-r" : "", topic, msg);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void start_daemon(void)
+{
+        char bin[256];
+        static char env1[] = "SHOUWANG_CLOCK_SYNCED=1";
+        char *env[] = { env1, NULL };
+
+        tu_build_path("shouwangd", bin, sizeof(bin));
+        F->daemon = tu_spawn(F->log, env, bin, "-c", F->conf, NULL);
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        char text[2048], top[256], sink[256], script[192];
+
+        F = f;
+        tu_mkdtemp("e2e", f->dir, sizeof(f->dir));
+        snprintf(f->conf, sizeof(f->conf), "%s/shouwang.conf", f->dir);
+        snprintf(f->db, sizeof(f->db), "%s/shouwang.db", f->dir);
+        snprintf(f->log, sizeof(f->log), "%s/shouwangd.log", f->dir);
+        snprintf(f->mqtt_log, sizeof(f->mqtt_log), "%s/mqtt.log", f->dir);
+        snprintf(f->sms_log, sizeof(f->sms_log), "%s/sms.log", f->dir);
+        snprintf(f->web_log, sizeof(f->web_log), "%s/web.log", f->dir);
+        snprintf(script, sizeof(script), "%s/sms.sh", f->dir);
+        tu_top_path("", top, sizeof(top));
+
+        /* The exec channel's command: records its environment and stdin; the brother's phone is off. */
+        snprintf(text, sizeof(text),
+                 "#!/bin/sh\n"
+                 "if [ \"$SHOUWANG_CONTACT_PHONE\" = 13900000107 ]; then echo 'phone switched off'; exit 1; fi\n"
+                 "{ echo \"SMS alert=$SHOUWANG_ALERT_ID purpose=$SHOUWANG_PURPOSE to=$SHOUWANG_CONTACT_ID "
+                 "name=$SHOUWANG_CONTACT_NAME title=$SHOUWANG_TITLE\"; cat; echo; } >> %s\n",
+                 f->sms_log);
+        tu_write_file(script, text);
+        assert_int_equal(chmod(script, 0755), 0);
+
+        f->broker.pid = -1;
+        tu_broker_start(&f->broker, f->dir, 0);
+        f->web_port = tu_free_port();
+        tu_build_path("tests/tools/http-sink", sink, sizeof(sink));
+        char port[16];
+        snprintf(port, sizeof(port), "%d", f->web_port);
+        f->sink = tu_spawn("/dev/null", NULL, sink, "--port", port, "--log", f->web_log, NULL);
+
+        snprintf(text, sizeof(text),
+                 "[general]\ngateway = test\ndatabase = %s\n"
+                 "[mqtt]\nuri = tcp://127.0.0.1:%d\nreconnect_max = 1s\n"
+                 "[http]\npublic_url = http://192.168.1.20:8080\n"
+                 "[gpio]\nenabled = no\n"
+                 "[escalation]\ntier_timeout_critical = 1h\n"
+                 "[exec:sms]\ncommand = %s\ntimeout = 5s\n"
+                 "[webhook:wecom]\nurl = http://127.0.0.1:%d/robot\ntimeout = 5s\n",
+                 f->db, f->broker.port, script, f->web_port);
+        tu_write_file(f->conf, text);
+
+        for (int i = 0; i < 4; i++) {
+                static const char *const kinds[] = { "residents", "contacts", "links", "sensors" };
+                char args[512];
+                snprintf(args, sizeof(args), "import %s %sexamples/%s.csv", kinds[i], top, kinds[i]);
+                ctl(args, NULL, 0, 0);
+        }
+
+        /* Everything shouwang publishes, with topics. */
+        snprintf(text, sizeof(text), "exec mosquitto_sub -h 127.0.0.1 -p %d -v -t 'shouwang/test/#' >> %s 2>&1",
+                 f->broker.port, f->mqtt_log);
+        f->sub = fork();
+        if (f->sub == 0) {
+                execl("/bin/sh", "sh", "-c", text, NULL);
+                _exit(127);
+        }
+        usleep(200000);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        if (f->daemon > 0)
+                tu_stop(f->daemon, SIGKILL, 1000);
+        if (f->sub > 0)
+                tu_stop(f->sub, SIGTERM, 1000);
+        if (f->sink > 0)
+                tu_stop(f->sink, SIGTERM, 1000);
+        tu_broker_stop(&f->broker);
+        tu_rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+static void test_retained_leak_is_state_fresh_leak_opens_alert(void **state)
+{
+        struct fixture *f = *state;
+        char out[16384];
+        size_t pos = 0;
+
+        /* Last week's wet, still retained at the broker. */
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true,\"battery\":91}", true);
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        usleep(500000);
+        ctl("alerts --json", out, sizeof(out), 0);
+        assert_string_equal(out, "[]\n");
+
+        /* Now it really gets wet. */
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true,\"battery\":90}", false);
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/alerts/1 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C3 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C1 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        /* The contract's fields. */
+        assert_true(tu_wait_file(f->mqtt_log, "\"id\":1,\"rule\":\"leak\",\"severity\":\"critical\",\"state\":\"open\"",
+                                 NULL, 100));
+        assert_true(tu_wait_file(f->mqtt_log,
+                                 "\"resident\":{\"id\":\"R201\",\"name\":\"沈国强\",\"building\":\"B17\",\"flat\":\"201\"",
+                                 NULL, 100));
+        assert_true(tu_wait_file(f->mqtt_log, "\"sensor\":\"S201-leak\"", NULL, 100));
+        assert_true(tu_wait_file(f->mqtt_log, "+08:00\"", NULL, 100) || tu_wait_file(f->mqtt_log, "+00:00\"", NULL, 100));
+        assert_true(tu_wait_file(f->mqtt_log, "\"ack_url\":\"http://192.168.1.20:8080/a/1?c=C2&t=", NULL, 100));
+        /* The group leader also gets an SMS; she is the only exec contact in tier 1. */
+        assert_true(tu_wait_file(f->sms_log, "SMS alert=1 purpose=alert to=C3", NULL, 5000));
+        assert_true(tu_wait_file(f->sms_log, "\"title\":\"【守望】紧急", NULL, 100));
+        /* A repeat of the same wet updates the alert: no new pages. */
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true,\"battery\":90}", false);
+        usleep(300000);
+        assert_int_equal(tu_count_in_file(f->mqtt_log, "shouwang/test/notify/C1 "), 1);
+
+        /* Health: the leak sensor reported its battery; the wired door was never read (GPIO off). */
+        ctl("sensors list", out, sizeof(out), 0);
+        assert_non_null(strstr(out, "S201-leak"));
+        assert_non_null(strstr(out, "ok (battery 90%)"));
+        assert_non_null(strstr(out, "never seen"));
+}
+
+static void test_malformed_payload_is_logged_once_and_others_carry_on(void **state)
+{
+        struct fixture *f = *state;
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        pub("zigbee2mqtt/r301-leak", "{\"water_leak\":", false);
+        pub("zigbee2mqtt/r301-leak", "{\"water_leak\":", false);
+        pub("zigbee2mqtt/r301-leak", "\x01\x02garbage", false);
+        assert_true(tu_wait_file(f->log, "cannot read the message on zigbee2mqtt/r301-leak for sensor S301-leak", NULL,
+                                 5000));
+        pub("zigbee2mqtt/r301-leak", "{\"water_leak\":true}", false);
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/alerts/1 ", NULL, 5000));
+        assert_int_equal(tu_count_in_file(f->log, "cannot read the message on zigbee2mqtt/r301-leak"), 1);
+        assert_int_equal(waitpid(f->daemon, NULL, WNOHANG), 0);
+}
+
+static void test_ack_over_mqtt_needs_the_right_token(void **state)
+{
+        struct fixture *f = *state;
+        char out[16384], msg[256], token[40] = "";
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true}", false);
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+
+        char *data = NULL;
+        assert_int_equal(read_full_file(f->mqtt_log, &data, NULL), 0);
+        char *line = strstr(data, "shouwang/test/notify/C2 ");
+        char *t = line ? strstr(line, "\"token\":\"") : NULL;
+        assert_non_null(t);
+        snprintf(token, sizeof(token), "%.32s", t + 9);
+        free(data);
+
+        /* Someone else's name with C2's token: refused. */
+        snprintf(msg, sizeof(msg), "{\"alert\":1,\"contact\":\"C1\",\"token\":\"%s\",\"action\":\"ack\"}", token);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "MQTT ack refused: alert 1, contact C1: token not valid", NULL, 5000));
+        pub("shouwang/test/ack", "{\"alert\":\"one\"}", false);
+        assert_true(tu_wait_file(f->log, "MQTT ack refused: field alert", NULL, 5000));
+
+        snprintf(msg, sizeof(msg), "{\"alert\":1,\"contact\":\"C2\",\"token\":\"%s\",\"action\":\"ack\"}", token);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "MQTT ack: alert 1 acknowledged by C2", NULL, 5000));
+        /* The others are told who is going. */
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"ack_info\"", NULL, 5000));
+        ctl("alerts --json", out, sizeof(out), 0);
+        assert_non_null(strstr(out, "\"state\":\"acknowledged\""));
+        assert_non_null(strstr(out, "\"acked_by\":\"C2\""));
+        /* The same token again is a replay. */
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "token already used (replay)", NULL, 5000));
+
+        /* Resolved with a note by the neighbour, over MQTT. */
+        snprintf(msg, sizeof(msg),
+                 "{\"alert\":1,\"contact\":\"C2\",\"token\":\"%s\",\"action\":\"resolve\",\"note\":\"已送医\"}", token);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "alert 1 resolved by C2", NULL, 5000));
+}
+
+static void test_broker_down_exec_still_reached_and_kill9_loses_nothing(void **state)
+{
+        struct fixture *f = *state;
+        char out[16384];
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        tu_broker_stop(&f->broker);
+        assert_true(tu_wait_file(f->log, "connection to tcp://127.0.0.1", &pos, 5000));
+
+        /* Committee staff send a test alert while the broker is down. */
+        ctl("test-alert R201", out, sizeof(out), 0);
+        /* The group leader's SMS goes at once; the app messages wait for the broker. */
+        assert_true(tu_wait_file(f->sms_log, "SMS alert=1 purpose=alert to=C3", NULL, 5000));
+
+        /* A power cut: no clean stop. */
+        assert_int_equal(tu_stop(f->daemon, SIGKILL, 1000), -1);
+        f->daemon = -1;
+        tu_broker_start(&f->broker, f->dir, f->broker.port);
+        /* Give mosquitto_sub time to come back... it exited with the broker: start another. */
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "exec mosquitto_sub -h 127.0.0.1 -p %d -v -t 'shouwang/test/#' >> %s 2>&1",
+                 f->broker.port, f->mqtt_log);
+        tu_stop(f->sub, SIGTERM, 500);
+        f->sub = fork();
+        if (f->sub == 0) {
+                execl("/bin/sh", "sh", "-c", cmd, NULL);
+                _exit(127);
+        }
+        usleep(300000);
+
+        start_daemon();
+        /* What was pending is sent after the restart. */
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C1 ", NULL, 8000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/alerts/1 ", NULL, 5000));
+        /* …and the SMS that was already sent is not sent twice. */
+        usleep(300000);
+        assert_int_equal(tu_count_in_file(f->sms_log, "SMS alert=1 purpose=alert to=C3"), 1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_retained_leak_is_state_fresh_leak_opens_alert, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_payload_is_logged_once_and_others_carry_on, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_ack_over_mqtt_needs_the_right_token, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_broker_down_exec_still_reached_and_kill9_loses_nothing, setup,
+                                                teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
