@@ -17,6 +17,8 @@ struct Alerts {
         struct alerts_settings settings;
         alerts_planned_cb planned;
         void *userdata;
+        alerts_resolved_cb resolved;
+        void *resolved_userdata;
         uint64_t tokens_refused;
 };
 
@@ -79,6 +81,12 @@ void alerts_set_planned_callback(Alerts *a, alerts_planned_cb cb, void *userdata
 {
         a->planned = cb;
         a->userdata = userdata;
+}
+
+void alerts_set_resolved_callback(Alerts *a, alerts_resolved_cb cb, void *userdata)
+{
+        a->resolved = cb;
+        a->resolved_userdata = userdata;
 }
 
 uint64_t alerts_tokens_refused(Alerts *a)
@@ -484,6 +492,15 @@ static int plan_first(Alerts *a, struct alert_row *al, usec_t now)
         struct candidates l = { 0 };
         int r = 0, tier = 1, told = 0;
 
+        if (al->flags & ALERT_GROUP_LEADER) {
+                r = collect_role(a, al, "group_leader", &l);
+                if (r >= 0)
+                        r = tell_all(a, al->id, &l, 1, "group_leader", true, now);
+                candidates_done(&l);
+                if (r < 0)
+                        return r;
+                return set_tier(a, al->id, 1, 0);
+        }
         if (al->flags & ALERT_COMMITTEE_ONLY) {
                 r = collect_role(a, al, "committee", &l);
                 if (r >= 0 && (al->flags & ALERT_PROPERTY))
@@ -855,8 +872,11 @@ int alerts_resolve(Alerts *a, int64_t alert_id, const char *who, const char *out
         }
 
 finish:
+        r = tx_end(a, r, r >= 0);
+        if (r >= 0 && a->resolved)
+                a->resolved(a, al.resident_id, al.building_id, al.rule, a->resolved_userdata);
         alert_row_done(&al);
-        return tx_end(a, r, r >= 0);
+        return r;
 }
 
 /* ---- escalation, reminders, family fallback ---------------------------------------------------------------- */

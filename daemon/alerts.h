@@ -45,7 +45,13 @@ enum {
         ALERT_COMMITTEE_ONLY = 1 << 3, /* info: committee only */
         ALERT_PROPERTY = 1 << 4,       /* property management too */
         ALERT_FAMILY_LEADER = 1 << 5,  /* family and group leader first (night wandering) */
+        ALERT_GROUP_LEADER = 1 << 6,   /* the building-group leader only (entrance door held open) */
 };
+
+/* Called after an alert was resolved in this process, so the rules may raise the condition again. */
+typedef void (*alerts_resolved_cb)(Alerts *a, const char *resident_id, const char *building_id, const char *rule,
+                                   void *userdata);
+void alerts_set_resolved_callback(Alerts *a, alerts_resolved_cb cb, void *userdata);
 
 struct alert_request {
         const char *rule;        /* rule_id_to_string() */

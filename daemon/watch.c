@@ -127,6 +127,24 @@ static int name_index_add(struct name_index *x, const char *name)
 
 /* ---- life cycle --------------------------------------------------------------------------------------------- */
 
+static struct rules_clock clock_now(Watch *w);
+static void arm_rules(Watch *w);
+
+/* A person resolved an alert: the rules may raise the condition again if it comes back. */
+static void on_resolved(Alerts *a, const char *resident_id, const char *building_id, const char *rule, void *userdata)
+{
+        Watch *w = userdata;
+        struct rules_clock now = clock_now(w);
+        int res = resident_id ? name_index_find(&w->residents, resident_id) : -1;
+        int b = building_id ? name_index_find(&w->buildings, building_id) : -1;
+        int id = rule_id_from_string(rule);
+
+        if (!w->rules || id < 0 || (resident_id && res < 0))
+                return;
+        rules_alert_resolved(w->rules, res, b, id, &now);
+        arm_rules(w);
+}
+
 int watch_new(sd_event *e, Store *store, Alerts *alerts, const struct watch_settings *st, Watch **ret)
 {
         Watch *w = calloc(1, sizeof(*w));
@@ -145,6 +163,7 @@ int watch_new(sd_event *e, Store *store, Alerts *alerts, const struct watch_sett
         if (!w->st.commit_interval)
                 w->st.commit_interval = 200 * USEC_PER_MSEC;
         w->synced = true;
+        alerts_set_resolved_callback(alerts, on_resolved, w);
         *ret = w;
         return 0;
 }
@@ -320,6 +339,10 @@ static unsigned alert_flags(unsigned d)
                 f |= ALERT_COMMITTEE_ONLY;
         if (d & DECISION_PROPERTY)
                 f |= ALERT_PROPERTY;
+        if (d & DECISION_FAMILY_LEADER)
+                f |= ALERT_FAMILY_LEADER;
+        if (d & DECISION_GROUP_LEADER)
+                f |= ALERT_GROUP_LEADER;
         return f;
 }
 
@@ -693,6 +716,8 @@ int watch_load(Watch *w)
         w->resident_building = calloc((size_t)n_res + 1, sizeof(int));
         w->last_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
         w->activity_dirty = calloc((size_t)n_res + 1, sizeof(bool));
+        if (w->rules && rules_reserve(w->rules, (size_t)n_res, (size_t)n_res / 8 + 16, n_sens) < 0)
+                return log_oom();
         if (!w->rules || !w->sensors || !w->resident_names || !w->resident_flats || !w->resident_building ||
             !w->last_activity || !w->activity_dirty)
                 return log_oom();
