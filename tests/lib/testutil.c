@@ -64,17 +64,29 @@ void tu_write_file(const char *path, const char *text)
         fclose(f);
 }
 
+/* The repository's top: $SHOUWANG_TOP (set by tests/run-tests.sh), else where the test was started. */
+static const char *top_dir(void)
+{
+        static char cwd[1024];
+        const char *top = getenv("SHOUWANG_TOP");
+
+        if (top)
+                return top;
+        if (!cwd[0] && !getcwd(cwd, sizeof(cwd)))
+                strcpy(cwd, ".");
+        return cwd;
+}
+
 const char *tu_build_path(const char *rel, char *buf, size_t size)
 {
-        const char *top = getenv("SHOUWANG_TOP"), *build = getenv("BUILD");
-        snprintf(buf, size, "%s/%s/%s", top ? top : ".", build ? build : "build", rel);
+        const char *build = getenv("BUILD");
+        snprintf(buf, size, "%s/%s/%s", top_dir(), build ? build : "build", rel);
         return buf;
 }
 
 const char *tu_top_path(const char *rel, char *buf, size_t size)
 {
-        const char *top = getenv("SHOUWANG_TOP");
-        snprintf(buf, size, "%s/%s", top ? top : ".", rel);
+        snprintf(buf, size, "%s/%s", top_dir(), rel);
         return buf;
 }
 
