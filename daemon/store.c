@@ -1065,9 +1065,14 @@ static int batch_end(Store *s, int r)
         return r < 0 ? r : q;
 }
 
-int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
+/* Run one statement per item in one batch; bind(st, i) binds item i. A constraint
+ * failure (the sensor or resident was removed meanwhile) skips the item when
+ * tolerated: history has nowhere to go, the rest is still saved. */
+typedef void (*batch_bind_fn)(sqlite3_stmt *st, size_t i, const void *items);
+
+static int batch_run(Store *s, const char *sql, size_t n, batch_bind_fn bind, const void *items,
+                     bool tolerate_constraint, const char *what)
 {
-        sqlite3_stmt *st;
         int r, rc;
 
         if (n == 0)
@@ -1076,95 +1081,83 @@ int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                st = store_stmt(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)");
+                sqlite3_stmt *st = store_stmt(s, sql);
                 if (!st) {
                         r = -EIO;
                         break;
                 }
-                sqlite3_bind_int64(st, 1, ev[i].sensor);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)ev[i].wall);
-                sqlite3_bind_int(st, 3, ev[i].type);
-                sqlite3_bind_double(st, 4, ev[i].value);
-                sqlite3_bind_int(st, 5, ev[i].flags);
+                bind(st, i, items);
                 rc = sqlite3_step(st);
                 sqlite3_reset(st);
-                if (rc != SQLITE_DONE)
-                        r = store_fail_sqlite(s, rc, "Saving events");
+                if (rc != SQLITE_DONE && !(tolerate_constraint && (rc & 0xff) == SQLITE_CONSTRAINT))
+                        r = store_fail_sqlite(s, rc, what);
         }
         return batch_end(s, r);
+}
+
+static void bind_event(sqlite3_stmt *st, size_t i, const void *items)
+{
+        const struct sensor_event *ev = &((const struct sensor_event *)items)[i];
+
+        sqlite3_bind_int64(st, 1, ev->sensor);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->wall);
+        sqlite3_bind_int(st, 3, ev->type);
+        sqlite3_bind_double(st, 4, ev->value);
+        sqlite3_bind_int(st, 5, ev->flags);
+}
+
+int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
+{
+        return batch_run(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)", n,
+                         bind_event, ev, false, "Saving events");
+}
+
+static void bind_health(sqlite3_stmt *st, size_t i, const void *items)
+{
+        const struct store_health_update *u = &((const struct store_health_update *)items)[i];
+        const struct sensor_health *h = &u->health;
+
+        sqlite3_bind_int64(st, 1, u->num);
+        if (h->last_seen)
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
+        if (h->battery >= 0)
+                sqlite3_bind_int(st, 3, h->battery);
+        if (h->available >= 0)
+                sqlite3_bind_int(st, 4, h->available);
+        if (h->available_since)
+                sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
+        if (h->state)
+                store_bind_text(st, 6, h->state);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
 }
 
 int store_health_update_many(Store *s, const struct store_health_update *u, size_t n)
 {
-        sqlite3_stmt *st;
-        usec_t now = now_usec(CLOCK_REALTIME);
-        int r, rc;
+        return batch_run(s,
+                         "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
+                         "state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                         "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
+                         "battery = excluded.battery, available = excluded.available, "
+                         "available_since = excluded.available_since, state = excluded.state, "
+                         "updated_at = excluded.updated_at",
+                         n, bind_health, u, true, "Saving sensor health");
+}
 
-        if (n == 0)
-                return 0;
-        r = batch_begin(s);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                const struct sensor_health *h = &u[i].health;
-                st = store_stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
-                             "state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                             "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
-                             "battery = excluded.battery, available = excluded.available, "
-                             "available_since = excluded.available_since, state = excluded.state, "
-                             "updated_at = excluded.updated_at");
-                if (!st) {
-                        r = -EIO;
-                        break;
-                }
-                sqlite3_bind_int64(st, 1, u[i].num);
-                if (h->last_seen)
-                        sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
-                if (h->battery >= 0)
-                        sqlite3_bind_int(st, 3, h->battery);
-                if (h->available >= 0)
-                        sqlite3_bind_int(st, 4, h->available);
-                if (h->available_since)
-                        sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
-                if (h->state)
-                        store_bind_text(st, 6, h->state);
-                sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
-                rc = sqlite3_step(st);
-                sqlite3_reset(st);
-                /* A sensor removed from the roster meanwhile: its health has nowhere to go. */
-                if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
-                        r = store_fail_sqlite(s, rc, "Saving sensor health");
-        }
-        return batch_end(s, r);
+static void bind_activity(sqlite3_stmt *st, size_t i, const void *items)
+{
+        const struct store_activity *a = &((const struct store_activity *)items)[i];
+
+        store_bind_text(st, 1, a->resident_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)a->at);
 }
 
 int store_activity_set_many(Store *s, const struct store_activity *a, size_t n)
 {
-        sqlite3_stmt *st;
-        int r, rc;
-
-        if (n == 0)
-                return 0;
-        r = batch_begin(s);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                st = store_stmt(s, "INSERT INTO resident_state (resident_id, last_activity_at) VALUES (?1, ?2) "
-                                   "ON CONFLICT (resident_id) DO UPDATE SET last_activity_at = "
-                                   "max(last_activity_at, excluded.last_activity_at)");
-                if (!st) {
-                        r = -EIO;
-                        break;
-                }
-                store_bind_text(st, 1, a[i].resident_id);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)a[i].at);
-                rc = sqlite3_step(st);
-                sqlite3_reset(st);
-                /* A resident removed from the roster meanwhile: nothing to keep. */
-                if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
-                        r = store_fail_sqlite(s, rc, "Saving the last activity");
-        }
-        return batch_end(s, r);
+        return batch_run(s,
+                         "INSERT INTO resident_state (resident_id, last_activity_at) VALUES (?1, ?2) "
+                         "ON CONFLICT (resident_id) DO UPDATE SET last_activity_at = "
+                         "max(last_activity_at, excluded.last_activity_at)",
+                         n, bind_activity, a, true, "Saving the last activity");
 }
 
 int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata)
