@@ -104,10 +104,11 @@ static int setup(void **state)
                  "[mqtt]\nuri = tcp://127.0.0.1:%d\nreconnect_max = 1s\n"
                  "[http]\npublic_url = http://192.168.1.20:8080\n"
                  "[gpio]\nenabled = no\n"
-                 "[escalation]\ntier_timeout_critical = 1h\n"
+                 "[escalation]\ntier_timeout_critical = %s\n"
                  "[exec:sms]\ncommand = %s\ntimeout = 5s\n"
                  "[webhook:wecom]\nurl = http://127.0.0.1:%d/robot\ntimeout = 5s\n",
-                 f->db, f->broker.port, script, f->web_port);
+                 f->db, f->broker.port, getenv("TEST_TIER_TIMEOUT") ? getenv("TEST_TIER_TIMEOUT") : "1h", script,
+                 f->web_port);
         tu_write_file(f->conf, text);
 
         for (int i = 0; i < 4; i++) {
@@ -295,6 +296,71 @@ static void test_broker_down_exec_still_reached_and_kill9_loses_nothing(void **s
         assert_int_equal(tu_count_in_file(f->sms_log, "SMS alert=1 purpose=alert to=C3"), 1);
 }
 
+/* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
+static int setup_story(void **state)
+{
+        setenv("TEST_TIER_TIMEOUT", "2s", 1);
+        int r = setup(state);
+        unsetenv("TEST_TIER_TIMEOUT");
+        return r;
+}
+
+static void test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes(void **state)
+{
+        struct fixture *f = *state;
+        char out[32768], msg[256], token[40];
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+
+        /* 01:10: water under 沈国强's sink; he lives alone. */
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true}", false);
+        /* Tier 1 at once: the two paired neighbours downstairs and the group leader (also by SMS). */
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C1 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C3 ", NULL, 5000));
+        assert_true(tu_wait_file(f->sms_log, "to=C3", NULL, 5000));
+        assert_int_equal(tu_count_in_file(f->mqtt_log, "shouwang/test/notify/C4 "), 0);
+
+        /* Nobody acknowledges: tier 2, the committee on duty (app and WeCom group) and the first
+         * family contact, the brother, whose phone is off: the niece is told at once. */
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C4 ", NULL, 6000));
+        assert_true(tu_wait_file(f->web_log, "徐静", NULL, 5000));
+        assert_true(tu_wait_file(f->log, "to C7 by exec:sms: exit status 1", NULL, 5000));
+        assert_true(tu_wait_file(f->sms_log, "to=C8", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C8 ", NULL, 5000));
+        ctl("alerts show 1 --json", out, sizeof(out), 0);
+        assert_non_null(strstr(out, "\"reason\":\"fallback\""));
+
+        /* 周建国 downstairs taps "I'm going". */
+        char *data = NULL;
+        assert_int_equal(read_full_file(f->mqtt_log, &data, NULL), 0);
+        char *t = strstr(strstr(data, "shouwang/test/notify/C2 "), "\"token\":\"");
+        snprintf(token, sizeof(token), "%.32s", t + 9);
+        free(data);
+        snprintf(msg, sizeof(msg), "{\"alert\":1,\"contact\":\"C2\",\"token\":\"%s\",\"action\":\"ack\"}", token);
+        size_t mark = 0;
+        (void)tu_wait_file(f->mqtt_log, "\n", &mark, 10);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "acknowledged by C2", NULL, 5000));
+        /* Everyone reached hears who is on the way; the ladder stops. */
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"ack_info\",\"severity\":\"critical\",\"rule\":\"leak\",\"contact\":\"C1\"",
+                                 NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"ack_info\",\"severity\":\"critical\",\"rule\":\"leak\",\"contact\":\"C8\"",
+                                 NULL, 5000));
+        usleep(2500000);
+        assert_int_equal(tu_count_in_file(f->mqtt_log, "shouwang/test/notify/C5 "), 0); /* no tier 3 */
+
+        /* He finds him by the door; resolved with a note. */
+        ctl("resolve 1 --as C2 --outcome hospital --note 晕倒在厨房已送医", out, sizeof(out), 0);
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"resolved\"", NULL, 5000));
+        ctl("alerts --json", out, sizeof(out), 0);
+        assert_non_null(strstr(out, "\"state\":\"resolved\""));
+        assert_non_null(strstr(out, "\"outcome\":\"hospital\""));
+        assert_non_null(strstr(out, "\"seconds_to_ack\""));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -304,6 +370,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ack_over_mqtt_needs_the_right_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_broker_down_exec_still_reached_and_kill9_loses_nothing, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
+                                                setup_story, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
