@@ -170,8 +170,9 @@ install: $(BINS)
 	$(if $(wildcard systemd/tmpfiles.conf),install -m 0644 systemd/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/shouwang.conf)
 	install -d $(DESTDIR)$(SYSCONFDIR)/shouwang
 	@# The example config is installed only if none exists: an installer's edits survive.
+	@# 0644: the service user must read it; secrets live in password_file, not here.
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf ]; then \
-		install -m 0640 examples/shouwang.conf $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf; \
+		install -m 0644 examples/shouwang.conf $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf; \
 	else echo "  keeping existing $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf"; fi
 	install -d $(DESTDIR)$(DATADIR)/shouwang/examples
 	install -m 0644 examples/*.csv examples/shouwang.conf $(DESTDIR)$(DATADIR)/shouwang/examples/

@@ -32,12 +32,9 @@ if [ "$(id -u)" -ne 0 ]; then
 		exit 1
 	fi
 fi
-# mosquitto's package would start a system-wide broker on port 1883; the tests
-# and the demo start their own private brokers, so keep the service from starting.
+# The tests and the demo start their own private brokers on free ports, so a
+# system-wide Mosquitto (on a gateway, the real one) is left as it is.
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends $missing
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	$SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
-fi
 echo "deps: done."

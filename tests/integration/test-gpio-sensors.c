@@ -194,7 +194,7 @@ static void test_door_open_close_with_active_low_and_initial_level(void **state)
         size_t pos = 0;
 
         assert_int_equal(gpiosim_chip_add(f->sim, "gpiochip0", "pinctrl-bcm2711", 54), 0);
-        /* A reed switch to ground with a pull-up: closed door = contact closed = line low = inactive. */
+        /* A contact wired active-low (it pulls the line low when "on", i.e. door open): shut = high = inactive. */
         assert_int_equal(gpiosim_line_set(f->sim, "gpiochip0", 17, 1), 0);
         start_child(f, "7 door gpio:gpiochip0:17:active_low");
         /* Available, then the level at start as state (flag EVENT_INITIAL = 2), before READY. */
