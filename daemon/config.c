@@ -3,8 +3,11 @@
 
 #include "daemon/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
 #include <ini.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -43,17 +46,20 @@ struct key_def {
 
 static const struct key_def keys[] = {
         K("general", "gateway", T_TOPIC_LEVEL, gateway, NULL,
-          "this gateway's id in MQTT topics (default: the host name)"),
-        K("general", "database", T_PATH, database, DEFAULT_DATABASE, "the SQLite database file"),
+          "this gateway's id in MQTT topics (default: the host name); one topic level: no /, +, #"),
+        K("general", "database", T_PATH, database, DEFAULT_DATABASE,
+          "the SQLite database file (shouwangd --database FILE overrides it)"),
         K("general", "timezone", T_TIMEZONE, timezone, NULL,
-          "time zone for time-of-day rules, e.g. Asia/Shanghai (default: the system's)"),
+          "time zone for time-of-day rules, e.g. Asia/Shanghai (default: the system's); must exist in "
+          "/usr/share/zoneinfo"),
         K("general", "locale", T_LOCALE, locale, "zh_CN", "language of messages: zh_CN or en"),
         K("general", "templates_dir", T_PATH, templates_dir, SHOUWANG_SYSCONFDIR "/shouwang/templates",
           "message templates that override the shipped ones"),
         K("general", "log_level", T_LOG_LEVEL, log_level, "info", "debug, info, notice, warning or err"),
 
         K("mqtt", "enabled", T_BOOL, mqtt_enabled, "yes", "use MQTT sensors and the mqtt channel"),
-        K("mqtt", "uri", T_URI, mqtt_uri, "tcp://localhost:1883", "the broker: tcp://HOST:PORT or ssl://HOST:PORT"),
+        K("mqtt", "uri", T_URI, mqtt_uri, "tcp://localhost:1883",
+          "the broker: tcp://HOST:PORT or ssl://HOST:PORT (mqtt://, mqtts:// too); ssl:// needs ca_file"),
         K("mqtt", "client_id", T_STRING, mqtt_client_id, NULL, "fixed client id (default: shouwang-GATEWAY)"),
         K("mqtt", "username", T_STRING, mqtt_username, NULL, "user name at the broker"),
         K("mqtt", "password_file", T_PATH, mqtt_password_file, NULL, "file whose first line is the password"),
@@ -64,9 +70,10 @@ static const struct key_def keys[] = {
         K("mqtt", "base_topic", T_TOPIC_LEVEL, mqtt_base_topic, "shouwang", "first level of shouwang's topics"),
         K("mqtt", "reconnect_max", T_DURATION, mqtt_reconnect_max, "60s", "longest wait between reconnect attempts"),
 
-        K("http", "listen", T_LISTEN, http_listen, "0.0.0.0:8080", "address of the acknowledgement web page"),
+        K("http", "listen", T_LISTEN, http_listen, "0.0.0.0:8080",
+          "address of the acknowledgement web page (ADDRESS:PORT, [::]:8080 for IPv6)"),
         K("http", "public_url", T_URL, http_public_url, NULL,
-          "base of the links phones open, e.g. http://192.168.1.20:8080"),
+          "base of the links phones open, e.g. http://192.168.1.20:8080; without it messages carry no link"),
 
         K("gpio", "enabled", T_BOOL, gpio_enabled, "yes", "use GPIO sensors"),
         K("gpio", "debounce", T_DURATION, gpio_debounce, "30ms", "default debounce of GPIO sensors"),
@@ -198,6 +205,40 @@ static bool valid_topic_level(const char *v)
         return true;
 }
 
+/*
+ * Check "HOST[:PORT]" at the start of s: HOST a name, an IPv4 address or an
+ * [IPv6] address; PORT 1-65535, required if port_required. Returns what
+ * follows, or NULL when it is not an address.
+ */
+static const char *skip_host_port(const char *s, bool port_required)
+{
+        const char *p = s;
+        int port;
+
+        if (*p == '[') {
+                p = strchr(p, ']');
+                if (!p || p == s + 1)
+                        return NULL;
+                p++;
+        } else {
+                p += strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+                if (p == s)
+                        return NULL;
+        }
+        if (*p != ':')
+                return port_required ? NULL : p;
+        p++;
+        size_t n = strspn(p, "0123456789");
+        char digits[8];
+        if (n == 0 || n >= sizeof(digits))
+                return NULL;
+        memcpy(digits, p, n);
+        digits[n] = '\0';
+        if (safe_atoi(digits, &port) < 0 || port < 1 || port > 65535)
+                return NULL;
+        return p + n;
+}
+
 /* Parse v for key k into c. Returns 0 or -EINVAL with *why set to a static hint. */
 static int parse_value(Config *c, const struct key_def *k, const char *v, const char **why)
 {
@@ -242,13 +283,17 @@ static int parse_value(Config *c, const struct key_def *k, const char *v, const 
                         return -EINVAL;
                 }
                 return set_string(slot, v);
-        case T_URI:
-                if (!startswith(v, "tcp://") && !startswith(v, "ssl://") && !startswith(v, "mqtt://") &&
-                    !startswith(v, "mqtts://")) {
+        case T_URI: {
+                static const char *const schemes[] = { "tcp://", "ssl://", "mqtt://", "mqtts://" };
+                const char *rest = NULL, *end;
+                for (size_t j = 0; j < ELEMENTSOF(schemes) && !rest; j++)
+                        rest = startswith(v, schemes[j]);
+                if (!rest || !(end = skip_host_port(rest, false)) || *end) {
                         *why = "write tcp://HOST:PORT or ssl://HOST:PORT (mqtt:// and mqtts:// work too)";
                         return -EINVAL;
                 }
                 return set_string(slot, v);
+        }
         case T_TOPIC_LEVEL:
                 if (!valid_topic_level(v)) {
                         *why = "one MQTT topic level: no '/', '+' or '#'";
@@ -256,20 +301,24 @@ static int parse_value(Config *c, const struct key_def *k, const char *v, const 
                 }
                 return set_string(slot, v);
         case T_LISTEN: {
-                const char *colon = strrchr(v, ':');
-                int port;
-                if (!colon || colon == v || safe_atoi(colon + 1, &port) < 0 || port < 0 || port > 65535) {
-                        *why = "write ADDRESS:PORT, e.g. 0.0.0.0:8080";
+                const char *end = skip_host_port(v, true);
+                if (!end || *end) {
+                        *why = "write ADDRESS:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8080";
                         return -EINVAL;
                 }
                 return set_string(slot, v);
         }
-        case T_URL:
-                if (!startswith(v, "http://") && !startswith(v, "https://")) {
-                        *why = "write a link starting with http:// or https://";
+        case T_URL: {
+                const char *rest = startswith(v, "http://"), *end;
+                if (!rest)
+                        rest = startswith(v, "https://");
+                if (!rest || !(end = skip_host_port(rest, false)) || (*end && *end != '/')) {
+                        *why = "write a link starting with http:// or https:// and the gateway's address, e.g. "
+                               "http://192.168.1.20:8080";
                         return -EINVAL;
                 }
                 return set_string(slot, v);
+        }
         case T_TIMEZONE: {
                 char path[256];
                 snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", v);
@@ -306,8 +355,10 @@ Config *config_new_default(void)
                 strcpy(host, "gateway");
         c->gateway = strdup(host);
         rules_settings_default(&c->rules);
-        if (!c->gateway)
+        if (!c->gateway || asprintf(&c->mqtt_client_id, "shouwang-%s", c->gateway) < 0) {
+                c->mqtt_client_id = NULL; /* asprintf leaves it undefined on failure */
                 return config_free(c);
+        }
         return c;
 }
 
@@ -763,8 +814,14 @@ int config_load(const char *path, Config **ret)
                 return -ENOMEM;
         if (r > 0 && c->n_errors == 0)
                 add_error(c, (unsigned)r, "cannot read this line — check for a missing ']' or '='");
-        if (!c->mqtt_client_id && asprintf(&c->mqtt_client_id, "shouwang-%s", c->gateway) < 0)
-                return -ENOMEM;
+        if (!line_of(key_line, "mqtt", "client_id")) {
+                /* The default follows the gateway the file may have set. */
+                free(c->mqtt_client_id);
+                if (asprintf(&c->mqtt_client_id, "shouwang-%s", c->gateway) < 0) {
+                        c->mqtt_client_id = NULL;
+                        return -ENOMEM;
+                }
+        }
         check_whole(c, key_line);
         r = c->n_errors ? -EINVAL : 0;
         *ret = TAKE_PTR(c);
@@ -774,6 +831,48 @@ int config_load(const char *path, Config **ret)
 const char *config_database(Config *c)
 {
         return c->database;
+}
+
+int config_public_url(const Config *c, char **ret)
+{
+        _cleanup_free_ char *host = NULL;
+        const char *colon;
+        char addr[INET_ADDRSTRLEN] = "";
+
+        if (c->http_public_url) {
+                *ret = strdup(c->http_public_url);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* listen was validated as HOST:PORT. */
+        colon = strrchr(c->http_listen, ':');
+        host = strndup(c->http_listen, (size_t)(colon - c->http_listen));
+        if (!host)
+                return -ENOMEM;
+        if (!streq(host, "0.0.0.0") && !streq(host, "[::]")) {
+                if (asprintf(ret, "http://%s", c->http_listen) < 0) {
+                        *ret = NULL;
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+
+        /* Listening everywhere: the address phones on the building's network
+         * most likely reach is the first non-loopback IPv4 address. */
+        struct ifaddrs *ifa = NULL;
+        if (getifaddrs(&ifa) < 0)
+                return -errno;
+        for (struct ifaddrs *i = ifa; i && !*addr; i = i->ifa_next)
+                if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_UP) &&
+                    !(i->ifa_flags & IFF_LOOPBACK))
+                        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, addr, sizeof(addr));
+        freeifaddrs(ifa);
+        if (!*addr)
+                return -EADDRNOTAVAIL;
+        if (asprintf(ret, "http://%s%s", addr, colon) < 0) {
+                *ret = NULL;
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 const struct config_webhook *config_find_webhook(Config *c, const char *name)
@@ -799,6 +898,8 @@ void config_print_summary(Config *c, FILE *f)
         fprintf(f, "mqtt:      %s%s as %s%s%s\n", c->mqtt_enabled ? "" : "(disabled) ", c->mqtt_uri,
                 c->mqtt_client_id, c->mqtt_username ? ", user " : "", strempty(c->mqtt_username));
         fprintf(f, "topics:    %s/%s/alerts/…, …/notify/…, …/ack, …/status\n", c->mqtt_base_topic, c->gateway);
+        fprintf(f, "http:      %s; ack links: %s\n", c->http_listen,
+                c->http_public_url ? c->http_public_url : "none — set [http] public_url");
         fprintf(f, "gpio:      %s, debounce %llums\n", c->gpio_enabled ? "enabled" : "disabled",
                 (unsigned long long)(c->gpio_debounce / USEC_PER_MSEC));
         fprintf(f, "ladder:    next tier after %llu min (critical), %llu min (warning)\n",

@@ -84,6 +84,15 @@ void config_print_summary(Config *c, FILE *f);
 
 const char *config_database(Config *c);
 
+/*
+ * The base of acknowledgement links: [http] public_url if set; otherwise
+ * derived from [http] listen — its address when it names one, or this
+ * machine's first non-loopback IPv4 address (an "up" interface) when it
+ * listens on all of them (0.0.0.0, [::]). Returns 0 with a malloc'd string
+ * in *ret; -EADDRNOTAVAIL when no address is known, -ENOMEM.
+ */
+int config_public_url(const Config *c, char **ret);
+
 const struct config_webhook *config_find_webhook(Config *c, const char *name);
 const struct config_exec *config_find_exec(Config *c, const char *name);
 

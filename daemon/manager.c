@@ -332,6 +332,17 @@ static void on_clock(ClockWatch *w, bool synced, bool jumped, void *userdata)
         arm_alerts_timer(m);
 }
 
+/*
+ * Everything a reload rebuilds, in dependency order; each block is where its
+ * backend plugs in:
+ *   messages   wording of alerts and deliveries (locale, templates)
+ *   alerts     alert lifecycle and escalation ladder (fed by the rule engine's decisions)
+ *   outbox     delivery channels: mqtt, webhook:NAME, exec:NAME (setup_channels())
+ *   watch      sensor sources (GPIO lines via libgpiod, MQTT topics) → events → rules/ → alerts
+ *   mqtt       the Paho client: sensor topics, the ack topic, the mqtt channel (setup_mqtt())
+ *   http       the acknowledgement pages (not yet: see the hook below)
+ *   dbwatch    roster changes made by shouwangctl
+ */
 static int runtime_setup(Manager *m)
 {
         Config *c = m->config;
@@ -383,6 +394,13 @@ static int runtime_setup(Manager *m)
         if (r < 0)
                 return r;
 
+        /* Hook: the HTTP acknowledgement server ("I'm going" / "resolved" pages,
+         * libmicrohttpd with its fd on this loop) starts here on c->http_listen,
+         * and is stopped in runtime_free(). Once it serves the pages, the outbox
+         * gets config_public_url(c) (derived from listen when public_url is not
+         * set) instead of only an explicit public_url: until then a derived link
+         * would lead nowhere, so none is sent. */
+
         r = db_watch_new(m->event, m->store, 200 * USEC_PER_MSEC, on_db_change, m, &m->dbwatch);
         if (r < 0)
                 log_warning_errno(r, "Cannot watch the database for shouwangctl's changes (%m); they take effect "
@@ -424,14 +442,16 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
         _cleanup_(config_freep) Config *c = NULL;
         int r;
 
-        (void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading %s", m->config_path);
+        /* MONOTONIC_USEC= lets a Type=notify-reload unit (systemd ≥ 253) match this to its SIGHUP. */
+        (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading %s",
+                         (unsigned long long)now_usec(CLOCK_MONOTONIC), m->config_path);
         r = config_load(m->config_path, &c);
         if (r < 0) {
                 log_error("Not reloading: %s has errors; still running with the settings loaded before:", m->config_path);
                 for (size_t i = 0; c && i < c->n_errors; i++)
                         log_error("%s", c->errors[i]);
-                (void)sd_notify(false, "READY=1");
-                update_status(m);
+                /* STATUS= again: systemctl status would otherwise say "Reloading" until something changes. */
+                (void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
                 return 0;
         }
         if (m->database_override) {
@@ -440,8 +460,13 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
                 if (!c->database)
                         return log_oom();
         }
-        if (!streq(c->database, m->config->database))
+        if (!streq(c->database, m->config->database)) {
+                /* The open store stays; the config says which one is in use, so the next reload compares right. */
                 log_warning("[general] database changed — restart shouwang to use %s", c->database);
+                char *in_use = m->config->database;
+                m->config->database = c->database;
+                c->database = in_use;
+        }
         runtime_free(m);
         config_free(m->config);
         m->config = TAKE_PTR(c);
@@ -452,7 +477,7 @@ static int on_signal_reload(sd_event_source *s, const struct signalfd_siginfo *s
                 return sd_event_exit(m->event, r);
         }
         log_info("Reloaded %s", m->config_path);
-        (void)sd_notify(false, "READY=1");
+        (void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
         return 0;
 }
 

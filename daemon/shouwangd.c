@@ -31,10 +31,23 @@ static void help(void)
                DEFAULT_CONFIG);
 }
 
+/* path NULL: the default file, which may be missing (then the daemon runs on the built-in defaults). */
 static int check_config(const char *path)
 {
         _cleanup_(config_freep) Config *c = NULL;
-        int r = config_load(path, &c);
+        int r;
+
+        if (!path && access(DEFAULT_CONFIG, F_OK) < 0 && errno == ENOENT) {
+                c = config_new_default();
+                if (!c)
+                        return log_oom(), EXIT_ERROR;
+                printf("No %s: shouwangd runs on the built-in defaults.\n", DEFAULT_CONFIG);
+                config_print_summary(c, stdout);
+                return EXIT_OK;
+        }
+        if (!path)
+                path = DEFAULT_CONFIG;
+        r = config_load(path, &c);
 
         if (r < 0) {
                 config_print_errors(c, stderr);
@@ -91,7 +104,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         }
         if (check)
-                return check_config(config ? config : DEFAULT_CONFIG);
+                return check_config(config);
 
         /* Before any thread exists: curl's global state, and the signal mask Paho's threads inherit. */
         r = channel_webhook_global_init();

@@ -208,6 +208,142 @@ static void test_key_table_is_documented(void **state)
                 assert_true(!isempty(k[i].description));
 }
 
+static void test_line_numbers_stay_right_after_comments_blanks_and_indented_lines(void **state)
+{
+        /* Indentation is not a continuation: an indented key is a key, and
+         * what only an INI "continuation" could mean is an error on its own line. */
+        Config *c = load("# shouwang\n"
+                         "; also a comment\n"
+                         "\n"
+                         "[mqtt]\n"
+                         "    uri = tcp://broker.lan:1883\n"
+                         "    username = gateway\n"
+                         "\tkeepalive = 45s\n"
+                         "client_id = gw\n"
+                         "   17\n"
+                         "\n"
+                         "   # indented comment\n"
+                         "base_topic = a/b\n",
+                         -EINVAL);
+        assert_string_equal(c->mqtt_uri, "tcp://broker.lan:1883");
+        assert_string_equal(c->mqtt_username, "gateway");
+        assert_int_equal(c->mqtt_keepalive, 45 * USEC_PER_SEC);
+        assert_string_equal(c->mqtt_client_id, "gw");
+        assert_int_equal(c->n_errors, 2);
+        assert_true(has_error(c, ":9: '17' is not a [section], a key = value, or a # comment — a value cannot go on "
+                                 "over several lines"));
+        assert_true(has_error(c, ":12: [mqtt] base_topic = a/b: one MQTT topic level"));
+        config_free(c);
+}
+
+static void test_inline_comments_after_a_value_are_dropped(void **state)
+{
+        Config *c = load("[mqtt]\nkeepalive = 10s # seconds\nreconnect_max = 2min ; minutes\n"
+                         "[webhook:w]\nurl = https://example.org/hook#frag\n",
+                         0);
+        assert_int_equal(c->mqtt_keepalive, 10 * USEC_PER_SEC);
+        assert_int_equal(c->mqtt_reconnect_max, 2 * USEC_PER_MINUTE);
+        /* A '#' inside a value (no space before it) stays. */
+        assert_string_equal(config_find_webhook(c, "webhook:w")->url, "https://example.org/hook#frag");
+        config_free(c);
+}
+
+static void test_addresses_need_a_host_and_a_real_port(void **state)
+{
+        Config *c = load("[mqtt]\nuri = tcp://\n[http]\nlisten = 0.0.0.0:0\npublic_url = http://\n", -EINVAL);
+        assert_true(has_error(c, ":2: [mqtt] uri = tcp://: write tcp://HOST:PORT"));
+        assert_true(has_error(c, ":4: [http] listen = 0.0.0.0:0: write ADDRESS:PORT with a port from 1 to 65535"));
+        assert_true(has_error(c, ":5: [http] public_url = http://: write a link"));
+        config_free(c);
+
+        c = load("[mqtt]\nuri = mqtts://[fd00::1]:8883\nca_file = /etc/ssl/ca.crt\n[http]\nlisten = [::]:8080\n"
+                 "public_url = https://gw.lane17.example/shouwang\n",
+                 0);
+        assert_string_equal(c->mqtt_uri, "mqtts://[fd00::1]:8883");
+        assert_string_equal(c->http_listen, "[::]:8080");
+        config_free(c);
+
+        c = load("[mqtt]\nuri = tcp://broker:99999\n", -EINVAL);
+        assert_true(has_error(c, ":2: [mqtt] uri = tcp://broker:99999"));
+        config_free(c);
+}
+
+static void test_key_under_the_wrong_section_says_where_it_belongs(void **state)
+{
+        Config *c = load("[general]\nuri = tcp://a:1\n[mqtt]\ndatabase = /tmp/x.db\n", -EINVAL);
+        assert_true(has_error(c, ":2: [general] unknown key 'uri' — it belongs under [mqtt]"));
+        assert_true(has_error(c, ":4: [mqtt] unknown key 'database' — it belongs under [general]"));
+        config_free(c);
+}
+
+static void test_set_twice_names_both_lines_and_missing_bracket_is_found(void **state)
+{
+        Config *c = load("[gpio]\ndebounce = 10ms\n\ndebounce = 20ms\n[store\n", -EINVAL);
+        assert_true(has_error(c, ":4: [gpio] debounce is set twice (line 2 too) — keep one"));
+        assert_true(has_error(c, ":5: '[store': the section name has no closing ']'"));
+        config_free(c);
+}
+
+static void test_client_id_follows_the_gateway_unless_set(void **state)
+{
+        Config *c = load("[general]\ngateway = lane17\n", 0);
+        assert_string_equal(c->mqtt_client_id, "shouwang-lane17");
+        config_free(c);
+        c = load("[mqtt]\nclient_id = fixed\n[general]\ngateway = lane17\n", 0);
+        assert_string_equal(c->mqtt_client_id, "fixed");
+        config_free(c);
+        /* The defaults alone (no file) have one too. */
+        c = config_new_default();
+        assert_true(startswith(c->mqtt_client_id, "shouwang-"));
+        config_free(c);
+}
+
+static void test_whole_file_checks_name_the_line_of_the_key(void **state)
+{
+        Config *c = load("[mqtt]\n\npassword_file = /nonexistent/pw\nkey_file = /etc/k.pem\n", -EINVAL);
+        assert_true(has_error(c, ":3: [mqtt] password_file is set but username is not"));
+        assert_true(has_error(c, ":3: [mqtt] password_file = /nonexistent/pw: cannot read it"));
+        assert_true(has_error(c, ":4: [mqtt] key_file is set but cert_file is not"));
+        config_free(c);
+}
+
+static void test_a_directory_is_not_a_config_file(void **state)
+{
+        Config *c = NULL;
+        assert_int_equal(config_load(dir, &c), -EISDIR);
+        assert_true(has_error(c, "cannot read the config: Is a directory"));
+        config_free(c);
+}
+
+static void test_public_url_is_derived_from_listen_when_not_set(void **state)
+{
+        char *u = NULL;
+        Config *c = load("[http]\npublic_url = http://192.168.1.20:8080\n", 0);
+        assert_int_equal(config_public_url(c, &u), 0);
+        assert_string_equal(u, "http://192.168.1.20:8080");
+        free(u);
+        config_free(c);
+
+        c = load("[http]\nlisten = 10.0.0.5:9000\n", 0);
+        assert_int_equal(config_public_url(c, &u), 0);
+        assert_string_equal(u, "http://10.0.0.5:9000");
+        free(u);
+        config_free(c);
+
+        /* Listening everywhere: this machine's address, whatever it is here. */
+        c = load("# defaults\n", 0);
+        int r = config_public_url(c, &u);
+        assert_true(r == 0 || r == -EADDRNOTAVAIL);
+        if (r == 0) {
+                assert_true(startswith(u, "http://"));
+                assert_true(strlen(u) > 12 && streq(u + strlen(u) - 5, ":8080"));
+                assert_null(strstr(u, "0.0.0.0"));
+                assert_null(strstr(u, "127.0.0.1"));
+        }
+        free(u);
+        config_free(c);
+}
+
 static int setup(void **state)
 {
         strcpy(dir, "/tmp/shouwang-test-config-XXXXXX");
@@ -237,6 +373,15 @@ int main(void)
                 cmocka_unit_test(test_missing_file_says_so),
                 cmocka_unit_test(test_bad_time_zone_and_locale),
                 cmocka_unit_test(test_key_table_is_documented),
+                cmocka_unit_test(test_line_numbers_stay_right_after_comments_blanks_and_indented_lines),
+                cmocka_unit_test(test_inline_comments_after_a_value_are_dropped),
+                cmocka_unit_test(test_addresses_need_a_host_and_a_real_port),
+                cmocka_unit_test(test_key_under_the_wrong_section_says_where_it_belongs),
+                cmocka_unit_test(test_set_twice_names_both_lines_and_missing_bracket_is_found),
+                cmocka_unit_test(test_client_id_follows_the_gateway_unless_set),
+                cmocka_unit_test(test_whole_file_checks_name_the_line_of_the_key),
+                cmocka_unit_test(test_a_directory_is_not_a_config_file),
+                cmocka_unit_test(test_public_url_is_derived_from_listen_when_not_set),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
