@@ -81,6 +81,7 @@ struct MqttClient {
 
         struct mqtt_stats stats;
         _Atomic uint64_t nodelay_set;
+        bool no_nodelay; /* SHOUWANG_MQTT_NO_NODELAY=1: benchmark only, see mqtt_client_new() */
 };
 
 /* ---- Paho's threads: copy, queue, wake ---------------------------------------------------------------- */
@@ -196,7 +197,8 @@ static void on_paho_connected(void *context, MQTTAsync_successData *response)
         MqttClient *c = context;
         struct qitem *it;
 
-        set_nodelay_on_broker_socket(c);
+        if (!c->no_nodelay)
+                set_nodelay_on_broker_socket(c);
         it = qitem_new(Q_CONNECTED, 0, NULL);
         if (it)
                 queue_push(c, it);
@@ -568,6 +570,13 @@ int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **re
         c->status_topic = strdup_or_null(st->status_topic);
         c->keepalive = st->keepalive ? st->keepalive : 30 * USEC_PER_SEC;
         c->reconnect_max = st->reconnect_max ? st->reconnect_max : 60 * USEC_PER_SEC;
+        /* Benchmark-only switch, read once here: SHOUWANG_MQTT_NO_NODELAY=1 leaves Paho's
+         * socket as Paho made it (Nagle on), so bench/bench-latency.sh can show the
+         * ~40 ms per hop that TCP_NODELAY saves (docs/performance.md). Never set it
+         * in production. */
+        c->no_nodelay = streq_ptr(getenv("SHOUWANG_MQTT_NO_NODELAY"), "1");
+        if (c->no_nodelay)
+                log_warning("MQTT: SHOUWANG_MQTT_NO_NODELAY=1, TCP_NODELAY not set (benchmark only)");
 
         if (parse_port(c->uri, &c->port) < 0) {
                 log_error("MQTT: '%s' is not a broker address — write tcp://HOST:PORT or ssl://HOST:PORT", c->uri);
