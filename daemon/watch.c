@@ -508,6 +508,29 @@ static void update_health(struct sensor_rt *s, const struct sensor_event *e)
         s->dirty = true;
 }
 
+static bool is_alarm_type(uint16_t t)
+{
+        return t == EVENT_LEAK || t == EVENT_FALL || t == EVENT_SMOKE || t == EVENT_GAS || t == EVENT_CO;
+}
+
+/*
+ * A retained message is the broker's memory, maybe a week old: state, not news.
+ * Unless we knew this sensor's state and it was different: then it changed while
+ * we were not watching (we were down, or crashed after Paho acknowledged the
+ * message and before it was stored), and it is news.
+ */
+static bool retained_is_news(const struct sensor_rt *s, const struct sensor_event *e)
+{
+        char type[32];
+        double known;
+
+        if (!(e->flags & EVENT_RETAINED) || !is_alarm_type(e->type) || e->value <= 0 || !s->health.state)
+                return false;
+        if (sscanf(s->health.state, "%31[a-z_]=%lf", type, &known) != 2)
+                return false;
+        return event_type_from_string(type) == e->type && known <= 0;
+}
+
 void watch_event(Watch *w, const struct sensor_event *ev)
 {
         struct sensor_rt *s = sensor_by_num(w, ev->sensor);
@@ -516,6 +539,11 @@ void watch_event(Watch *w, const struct sensor_event *ev)
 
         if (!s)
                 return;
+        if (retained_is_news(s, &e)) {
+                e.flags &= (uint16_t)~EVENT_RETAINED;
+                log_notice("Sensor %s: %s while shouwang was not watching (last known: %s)", s->id,
+                           event_type_to_string(e.type), s->health.state);
+        }
         if (!w->synced)
                 e.flags |= EVENT_UNSYNCED;
         w->stats.events++;

@@ -55,6 +55,23 @@ static void pub(const char *topic, const char *msg, bool retain)
         assert_int_equal(system(cmd), 0);
 }
 
+/* mosquitto_sub exits with the broker: start it again after a broker restart. */
+static void restart_subscriber(void)
+{
+        char cmd[512];
+
+        snprintf(cmd, sizeof(cmd), "exec mosquitto_sub -h 127.0.0.1 -p %d -v -t 'shouwang/test/#' >> %s 2>&1",
+                 F->broker.port, F->mqtt_log);
+        if (F->sub > 0)
+                tu_stop(F->sub, SIGTERM, 500);
+        F->sub = fork();
+        if (F->sub == 0) {
+                execl("/bin/sh", "sh", "-c", cmd, NULL);
+                _exit(127);
+        }
+        usleep(300000);
+}
+
 static void start_daemon(void)
 {
         char bin[256];
@@ -274,17 +291,7 @@ static void test_broker_down_exec_still_reached_and_kill9_loses_nothing(void **s
         assert_int_equal(tu_stop(f->daemon, SIGKILL, 1000), -1);
         f->daemon = -1;
         tu_broker_start(&f->broker, f->dir, f->broker.port);
-        /* Give mosquitto_sub time to come back... it exited with the broker: start another. */
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "exec mosquitto_sub -h 127.0.0.1 -p %d -v -t 'shouwang/test/#' >> %s 2>&1",
-                 f->broker.port, f->mqtt_log);
-        tu_stop(f->sub, SIGTERM, 500);
-        f->sub = fork();
-        if (f->sub == 0) {
-                execl("/bin/sh", "sh", "-c", cmd, NULL);
-                _exit(127);
-        }
-        usleep(300000);
+        restart_subscriber();
 
         start_daemon();
         /* What was pending is sent after the restart. */
@@ -294,6 +301,38 @@ static void test_broker_down_exec_still_reached_and_kill9_loses_nothing(void **s
         /* …and the SMS that was already sent is not sent twice. */
         usleep(300000);
         assert_int_equal(tu_count_in_file(f->sms_log, "SMS alert=1 purpose=alert to=C3"), 1);
+}
+
+static void test_leak_that_began_while_down_is_news_even_if_retained(void **state)
+{
+        struct fixture *f = *state;
+        char out[8192];
+        size_t pos = 0;
+
+        /* Known dry. */
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":false}", true);
+        usleep(500000); /* the group commit stores the state */
+        assert_int_equal(tu_stop(f->daemon, SIGTERM, 3000), 0);
+        f->daemon = -1;
+
+        /* The broker restarts and forgets our session (no persistence file), so what
+         * happened meanwhile reaches us only as a retained message. */
+        char path[192];
+        tu_broker_stop(&f->broker);
+        snprintf(path, sizeof(path), "%s/mosquitto.db", f->dir);
+        (void)unlink(path);
+        tu_broker_start(&f->broker, f->dir, f->broker.port);
+        restart_subscriber();
+        /* The daemon is down (or crashed after the broker's PUBACK) when the floor gets wet. */
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true}", true);
+        pos = 0;
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "S201-leak: leak while shouwang was not watching", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/alerts/1 ", NULL, 5000));
+        ctl("alerts --json", out, sizeof(out), 0);
+        assert_non_null(strstr(out, "\"rule\":\"leak\""));
 }
 
 /* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
@@ -369,6 +408,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_ack_over_mqtt_needs_the_right_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_broker_down_exec_still_reached_and_kill9_loses_nothing, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_leak_that_began_while_down_is_news_even_if_retained, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
                                                 setup_story, teardown),
