@@ -176,8 +176,12 @@ install: $(BINS)
 	else echo "  keeping existing $(DESTDIR)$(SYSCONFDIR)/shouwang/shouwang.conf"; fi
 	install -d $(DESTDIR)$(DATADIR)/shouwang/examples
 	install -m 0644 examples/*.csv examples/shouwang.conf $(DESTDIR)$(DATADIR)/shouwang/examples/
-	install -d $(DESTDIR)$(DATADIR)/shouwang/examples/exec
+	install -d $(DESTDIR)$(DATADIR)/shouwang/examples/exec $(DESTDIR)$(DATADIR)/shouwang/examples/webhooks
 	install -m 0755 examples/exec/*.sh $(DESTDIR)$(DATADIR)/shouwang/examples/exec/
+	install -m 0644 examples/webhooks/* $(DESTDIR)$(DATADIR)/shouwang/examples/webhooks/
+	install -d $(DESTDIR)$(DATADIR)/shouwang/templates
+	cp -R templates/zh_CN templates/en templates/README.md $(DESTDIR)$(DATADIR)/shouwang/templates/
+	find $(DESTDIR)$(DATADIR)/shouwang/templates -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 	$(if $(wildcard docs/man/*.[1-8]),install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8)
 	$(foreach m,$(wildcard docs/man/*.[58]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 

@@ -1,58 +1,79 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The webhook channel: an HTTP POST (or PUT) through libcurl's multi
- * interface, driven by the sd-event loop — curl tells us which sockets to
- * watch and when to wake it (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION), so
- * nothing ever blocks the loop and a hanging server never delays anything
- * else. The body is the alert JSON with the message added, or a template
- * with {placeholders} for WeCom/DingTalk group robots, ntfy, Gotify or an
- * SMS gateway's HTTP API.
+ * The webhook channel: one HTTP POST (or PUT) per attempt through libcurl's
+ * multi interface, driven by the sd-event loop. curl says which sockets to
+ * watch (CURLMOPT_SOCKETFUNCTION → one sd-event io source per socket) and
+ * when to wake it (CURLMOPT_TIMERFUNCTION → one sd-event timer); we hand
+ * readiness back with curl_multi_socket_action() and collect finished
+ * transfers with curl_multi_info_read(). Nothing blocks the loop, so a
+ * server that hangs delays nothing but its own request, and that only
+ * until the total timeout. (systemd's src/import/curl-util.c is the model.)
+ *
+ * The body is the alert JSON with the message, or a template with
+ * {placeholders} for WeCom/DingTalk group robots, ntfy, Gotify or an SMS
+ * gateway's HTTP API (examples/webhooks/). URLs are never logged: they
+ * carry robot keys and tokens.
  */
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <strings.h>
 
 #include "daemon/channel.h"
 #include "daemon/log.h"
+#include "daemon/template.h"
+
+#define RESPONSE_MAX 1024
+#define DETAIL_MAX 400
 
 struct webhook_channel {
+        Channel *channel;
         sd_event *event;
         CURLM *multi;
         sd_event_source *timer;
         char *url, *method, *content_type, *body_template;
-        struct curl_slist *headers;
+        char **headers; /* "Name: value" templates */
+        unsigned body_escape;
         usec_t connect_timeout, timeout;
         struct webhook_request *requests;
-        int running;
+        struct socket_watch *sockets;
 };
 
 struct webhook_request {
-        Channel *channel;
+        struct webhook_channel *w;
         CURL *easy;
-        char *body;
-        char response[256];
+        struct curl_slist *headers;
+        char *url, *body;
+        char response[RESPONSE_MAX];
         size_t response_len;
+        char error[CURL_ERROR_SIZE];
         channel_done_cb done;
         void *userdata;
         struct webhook_request *next;
 };
 
+/* One socket curl asked us to watch. */
 struct socket_watch {
+        struct webhook_channel *w;
+        curl_socket_t fd;
         sd_event_source *io;
+        struct socket_watch *next;
 };
 
 int channel_webhook_global_init(void)
 {
-        /* Once, before any thread: curl's global state is not thread-safe to set up. */
+        /* Not thread-safe, and it may start nothing else: once, in main(), before any thread. */
         return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
 }
 
-static void check_done(struct webhook_channel *w);
+/* ---- curl ↔ sd-event ----------------------------------------------------------------------------------- */
+
+static void check_finished(struct webhook_channel *w);
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
         struct webhook_channel *w = userdata;
-        int action = 0;
+        int action = 0, running = 0;
 
         if (revents & EPOLLIN)
                 action |= CURL_CSELECT_IN;
@@ -60,9 +81,21 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 action |= CURL_CSELECT_OUT;
         if (revents & (EPOLLERR | EPOLLHUP))
                 action |= CURL_CSELECT_ERR;
-        (void)curl_multi_socket_action(w->multi, fd, action, &w->running);
-        check_done(w);
+        if (curl_multi_socket_action(w->multi, fd, action, &running) != CURLM_OK)
+                log_debug("[%s] curl could not take an I/O event on fd %d", w->channel->name, fd);
+        check_finished(w);
         return 0;
+}
+
+static void socket_watch_free(struct webhook_channel *w, struct socket_watch *sw)
+{
+        for (struct socket_watch **pp = &w->sockets; *pp; pp = &(*pp)->next)
+                if (*pp == sw) {
+                        *pp = sw->next;
+                        break;
+                }
+        sd_event_source_disable_unref(sw->io);
+        free(sw);
 }
 
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -73,9 +106,8 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
         if (what == CURL_POLL_REMOVE) {
                 if (sw) {
-                        sd_event_source_disable_unref(sw->io);
-                        free(sw);
                         curl_multi_assign(w->multi, fd, NULL);
+                        socket_watch_free(w, sw);
                 }
                 return 0;
         }
@@ -83,51 +115,71 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                 events |= EPOLLIN;
         if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
                 events |= EPOLLOUT;
-        if (!sw) {
-                sw = calloc(1, sizeof(*sw));
-                if (!sw)
+
+        if (sw) {
+                if (sd_event_source_set_io_events(sw->io, events) < 0 ||
+                    sd_event_source_set_enabled(sw->io, SD_EVENT_ON) < 0)
                         return -1;
-                if (sd_event_add_io(w->event, &sw->io, fd, events, on_io, w) < 0) {
-                        free(sw);
-                        return -1;
-                }
-                curl_multi_assign(w->multi, fd, sw);
                 return 0;
         }
-        return sd_event_source_set_io_events(sw->io, events) < 0 ? -1 : 0;
+        sw = calloc(1, sizeof(*sw));
+        if (!sw)
+                return -1;
+        *sw = (struct socket_watch){ .w = w, .fd = fd };
+        if (sd_event_add_io(w->event, &sw->io, fd, events, on_io, w) < 0) {
+                free(sw);
+                return -1;
+        }
+        (void)sd_event_source_set_description(sw->io, "webhook-io");
+        if (curl_multi_assign(w->multi, fd, sw) != CURLM_OK) {
+                sd_event_source_disable_unref(sw->io);
+                free(sw);
+                return -1;
+        }
+        sw->next = w->sockets;
+        w->sockets = sw;
+        return 0;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct webhook_channel *w = userdata;
+        int running = 0;
 
-        (void)curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &w->running);
-        check_done(w);
+        if (curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+                log_debug("[%s] curl could not take a timeout", w->channel->name);
+        check_finished(w);
         return 0;
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
         struct webhook_channel *w = userp;
-        usec_t now;
+        usec_t now, when;
 
         if (timeout_ms < 0) {
-                if (w->timer)
-                        (void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+                if (w->timer && sd_event_source_set_enabled(w->timer, SD_EVENT_OFF) < 0)
+                        return -1;
                 return 0;
         }
-        sd_event_now(w->event, CLOCK_MONOTONIC, &now);
+        /* Rounded up: waking a little early would only make curl ask again. */
+        if (sd_event_now(w->event, CLOCK_MONOTONIC, &now) < 0)
+                now = now_usec(CLOCK_MONOTONIC);
+        when = now + (usec_t)timeout_ms * USEC_PER_MSEC + USEC_PER_MSEC - 1;
         if (w->timer) {
-                if (sd_event_source_set_time(w->timer, now + (usec_t)timeout_ms * USEC_PER_MSEC) < 0 ||
+                if (sd_event_source_set_time(w->timer, when) < 0 ||
                     sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT) < 0)
                         return -1;
                 return 0;
         }
-        return sd_event_add_time(w->event, &w->timer, CLOCK_MONOTONIC, now + (usec_t)timeout_ms * USEC_PER_MSEC, 1000,
-                                 on_timer, w) < 0
-                       ? -1
-                       : 0;
+        /* 1 ms accuracy: the default 250 ms would delay every request's start. */
+        if (sd_event_add_time(w->event, &w->timer, CLOCK_MONOTONIC, when, USEC_PER_MSEC, on_timer, w) < 0)
+                return -1;
+        (void)sd_event_source_set_description(w->timer, "webhook-timer");
+        return 0;
 }
+
+/* ---- one request --------------------------------------------------------------------------------------- */
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -135,6 +187,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
         size_t n = size * nmemb, room = sizeof(req->response) - 1 - req->response_len;
         size_t k = n < room ? n : room;
 
+        /* Only the start is kept, for the delivery log; the rest is read and dropped. */
         memcpy(req->response + req->response_len, ptr, k);
         req->response_len += k;
         req->response[req->response_len] = '\0';
@@ -143,184 +196,304 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static void request_free(struct webhook_request *req)
 {
+        if (!req)
+                return;
+        if (req->easy) {
+                curl_multi_remove_handle(req->w->multi, req->easy);
+                curl_easy_cleanup(req->easy);
+        }
+        curl_slist_free_all(req->headers);
+        free(req->url);
         free(req->body);
         free(req);
 }
 
-static void check_done(struct webhook_channel *w)
+static void request_unlink(struct webhook_channel *w, struct webhook_request *req)
+{
+        for (struct webhook_request **pp = &w->requests; *pp; pp = &(*pp)->next)
+                if (*pp == req) {
+                        *pp = req->next;
+                        return;
+                }
+}
+
+/* What to tell the installer for a 4xx: the answer names what is wrong. */
+static const char *status_hint(long status)
+{
+        switch (status) {
+        case 400:
+        case 422:
+                return "the service refused the body: check template and content_type";
+        case 401:
+        case 403:
+                return "refused: check the key or token";
+        case 404:
+        case 410:
+                return "check the url";
+        case 405:
+                return "check method (POST or PUT)";
+        case 413:
+                return "the message is too long for this service";
+        case 415:
+                return "check content_type";
+        }
+        return "check the url, key and template";
+}
+
+/* A short, one-line excerpt of what the server said, for the delivery log. */
+static void response_excerpt(struct webhook_request *req, char *buf, size_t size)
+{
+        snprintf(buf, size, "%s", req->response);
+        channel_detail_clean(buf, 160);
+        strstrip(buf);
+}
+
+/*
+ * WeCom and DingTalk robots answer HTTP 200 to everything and put the verdict
+ * in {"errcode":…,"errmsg":…}: without this, a revoked key would be "sent".
+ * Returns true if the answer carries a non-zero errcode.
+ */
+static bool robot_refused(struct webhook_request *req, long *ret_code, char *errmsg, size_t size, bool *ret_retry)
+{
+        cJSON *o = cJSON_Parse(req->response), *code, *msg;
+        bool refused = false;
+
+        code = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "errcode") : NULL;
+        if (cJSON_IsNumber(code) && code->valuedouble != 0) {
+                refused = true;
+                *ret_code = (long)code->valuedouble;
+                msg = cJSON_GetObjectItemCaseSensitive(o, "errmsg");
+                snprintf(errmsg, size, "%s", cJSON_IsString(msg) ? msg->valuestring : "");
+                channel_detail_clean(errmsg, 120);
+                /* -1 WeCom busy; 45009/45033 WeCom rate limits; 130101/130102 DingTalk "too fast". */
+                *ret_retry = *ret_code == -1 || *ret_code == 45009 || *ret_code == 45033 || *ret_code == 130101 ||
+                             *ret_code == 130102;
+        }
+        cJSON_Delete(o);
+        return refused;
+}
+
+/* Classify a finished transfer: error, permanent, detail. */
+static void request_outcome(struct webhook_request *req, CURLcode result, int *ret_error, bool *ret_permanent,
+                            char *detail, size_t size)
+{
+        const char *name = req->w->channel->name;
+        const char *why = !isempty(req->error) ? req->error : curl_easy_strerror(result);
+        char excerpt[200];
+        long status = 0;
+
+        *ret_error = 0;
+        *ret_permanent = false;
+        if (result != CURLE_OK) {
+                switch (result) {
+                case CURLE_OPERATION_TIMEDOUT:
+                        *ret_error = -ETIMEDOUT;
+                        snprintf(detail, size, "timed out: %s", why);
+                        break;
+                case CURLE_COULDNT_CONNECT:
+                        *ret_error = -ECONNREFUSED;
+                        snprintf(detail, size, "cannot connect: %s", why);
+                        break;
+                case CURLE_COULDNT_RESOLVE_HOST:
+                case CURLE_COULDNT_RESOLVE_PROXY:
+                        /* DNS or the uplink may come back: worth retrying. */
+                        *ret_error = -EHOSTUNREACH;
+                        snprintf(detail, size, "cannot find the server: %s — is the gateway online?", why);
+                        break;
+                case CURLE_GOT_NOTHING:
+                        *ret_error = -ECONNRESET;
+                        snprintf(detail, size, "the server closed the connection without answering");
+                        break;
+                case CURLE_SEND_ERROR:
+                case CURLE_RECV_ERROR:
+                        *ret_error = -ECONNRESET;
+                        snprintf(detail, size, "connection broken: %s", why);
+                        break;
+                case CURLE_URL_MALFORMAT:
+                case CURLE_UNSUPPORTED_PROTOCOL:
+                        *ret_error = -EINVAL;
+                        *ret_permanent = true;
+                        snprintf(detail, size, "%s — check the url in [%s]", why, name);
+                        break;
+                case CURLE_PEER_FAILED_VERIFICATION:
+                case CURLE_SSL_CONNECT_ERROR:
+                case CURLE_SSL_CERTPROBLEM:
+                case CURLE_SSL_CACERT_BADFILE:
+                        /* Often the clock of a Pi that booted without network: retry. */
+                        *ret_error = -EPROTO;
+                        snprintf(detail, size, "TLS: %s — check the gateway's clock and the certificate", why);
+                        break;
+                default:
+                        *ret_error = -EIO;
+                        snprintf(detail, size, "%s", why);
+                }
+                channel_detail_clean(detail, DETAIL_MAX);
+                return;
+        }
+
+        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+        response_excerpt(req, excerpt, sizeof(excerpt));
+        if (status >= 200 && status < 300) {
+                long code = 0;
+                char errmsg[160];
+                bool retry = false;
+
+                if (robot_refused(req, &code, errmsg, sizeof(errmsg), &retry)) {
+                        *ret_error = retry ? -EAGAIN : -EIO;
+                        *ret_permanent = !retry;
+                        snprintf(detail, size, "HTTP %ld but the service refused it: errcode %ld %s%s%s%s", status,
+                                 code, errmsg, retry ? "" : " — check the url, key and template in [",
+                                 retry ? "" : name, retry ? "" : "]");
+                        if (code == 310000)
+                                /* DingTalk's security settings: the most common first-day mistake. */
+                                snprintf(detail + strlen(detail), size - strlen(detail),
+                                         " (DingTalk: add the keyword 守望 to the robot, or allow this gateway's IP)");
+                } else
+                        snprintf(detail, size, "HTTP %ld%s%s", status, *excerpt ? ": " : "", excerpt);
+        } else if (status == 408 || status == 429 || status >= 500) {
+                *ret_error = status == 429 ? -EAGAIN : -EIO;
+                snprintf(detail, size, "HTTP %ld%s%s", status, *excerpt ? ": " : "", excerpt);
+        } else if (status >= 400) {
+                *ret_error = -EIO;
+                *ret_permanent = true;
+                snprintf(detail, size, "HTTP %ld: %s in [%s]%s%s", status, status_hint(status), name,
+                         *excerpt ? " — the server said: " : "", excerpt);
+        } else if (status >= 300) {
+                char *location = NULL;
+                *ret_error = -EIO;
+                *ret_permanent = true;
+                curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
+                /* Redirects are not followed (a POST must not turn into a GET elsewhere); the
+                 * target is not printed, it may hold the key. */
+                snprintf(detail, size, "HTTP %ld: the url redirects elsewhere%s — put the final url in [%s]", status,
+                         location && startswith(location, "https://") && startswith(req->url, "http://")
+                                 ? " (to https://)"
+                                 : "",
+                         name);
+        } else {
+                *ret_error = -EIO;
+                snprintf(detail, size, "unexpected HTTP status %ld", status);
+        }
+        channel_detail_clean(detail, DETAIL_MAX);
+}
+
+static void check_finished(struct webhook_channel *w)
 {
         CURLMsg *msg;
         int left;
 
         while ((msg = curl_multi_info_read(w->multi, &left))) {
                 struct webhook_request *req = NULL;
-                char detail[400];
-                long status = 0;
-                int error = 0;
-                bool permanent = false;
+                char detail[DETAIL_MAX + 96];
+                int error;
+                bool permanent;
 
                 if (msg->msg != CURLMSG_DONE)
                         continue;
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-                for (char *p = req->response; *p; p++)
-                        if (*p == '\n' || *p == '\r')
-                                *p = ' ';
-                if (msg->data.result != CURLE_OK) {
-                        snprintf(detail, sizeof(detail), "%s", curl_easy_strerror(msg->data.result));
-                        error = msg->data.result == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
-                        /* A URL curl cannot use will not work next time either. */
-                        permanent = msg->data.result == CURLE_URL_MALFORMAT ||
-                                    msg->data.result == CURLE_UNSUPPORTED_PROTOCOL;
-                } else if (status >= 200 && status < 300)
-                        snprintf(detail, sizeof(detail), "HTTP %ld%s%.120s", status, req->response_len ? ": " : "",
-                                 req->response);
-                else {
-                        error = -EIO;
-                        /* 4xx means the request is wrong (url, key, body) — except "try later". */
-                        permanent = status >= 400 && status < 500 && status != 408 && status != 429;
-                        snprintf(detail, sizeof(detail), "HTTP %ld%s%.120s%s", status, req->response_len ? ": " : "",
-                                 req->response,
-                                 permanent ? " — check the url and key in the channel's section of the config" : "");
-                }
-                for (struct webhook_request **pp = &w->requests; *pp; pp = &(*pp)->next)
-                        if (*pp == req) {
-                                *pp = req->next;
-                                break;
-                        }
-                curl_multi_remove_handle(w->multi, msg->easy_handle);
-                curl_easy_cleanup(msg->easy_handle);
-                channel_done_cb done = req->done;
-                void *ud = req->userdata;
-                Channel *c = req->channel;
-                request_free(req);
-                done(c, error, permanent, detail, ud);
-        }
-}
-
-/* Replace {name} placeholders; JSON-escape values for a JSON body. */
-static char *render_template(const char *tpl, const struct delivery_message *m, bool json)
-{
-        char alert_id[24];
-        const struct {
-                const char *name, *value;
-        } vars[] = {
-                { "alert_id", alert_id },         { "purpose", m->purpose },
-                { "rule", m->rule },              { "severity", m->severity },
-                { "title", m->title },            { "text", m->text },
-                { "ack_url", m->ack_url },        { "contact_id", m->contact_id },
-                { "contact_name", m->contact_name }, { "contact_phone", m->contact_phone },
-                { "resident_id", m->resident_id }, { "resident_name", m->resident_name },
-                { "building", m->building },      { "flat", m->flat },
-                { "opened_at", m->opened_at },
-        };
-        char *out = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&out, &len);
-
-        if (!f)
-                return NULL;
-        snprintf(alert_id, sizeof(alert_id), "%lld", (long long)m->alert_id);
-        for (const char *p = tpl; *p; p++) {
-                const char *close;
-                size_t n;
-                bool done = false;
-                if (*p != '{' || !(close = strchr(p, '}'))) {
-                        fputc(*p, f);
+                if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || !req)
                         continue;
-                }
-                n = (size_t)(close - p - 1);
-                for (size_t i = 0; i < ELEMENTSOF(vars); i++)
-                        if (strlen(vars[i].name) == n && strncmp(p + 1, vars[i].name, n) == 0) {
-                                const char *v = strempty(vars[i].value);
-                                if (json) {
-                                        /* Escape as a JSON string body, without the quotes. */
-                                        char *esc = NULL;
-                                        cJSON *s = cJSON_CreateString(v);
-                                        if (s && (esc = cJSON_PrintUnformatted(s))) {
-                                                size_t l = strlen(esc);
-                                                fwrite(esc + 1, 1, l >= 2 ? l - 2 : 0, f);
-                                        }
-                                        free(esc);
-                                        cJSON_Delete(s);
-                                } else
-                                        fputs(v, f);
-                                p = close;
-                                done = true;
-                                break;
-                        }
-                if (!done)
-                        fputc(*p, f); /* not a placeholder we know: left visible */
+                request_outcome(req, msg->data.result, &error, &permanent, detail, sizeof(detail));
+                log_debug("[%s] %s", w->channel->name, detail);
+
+                channel_done_cb done = req->done;
+                void *userdata = req->userdata;
+                request_unlink(w, req);
+                request_free(req); /* msg is invalid from here */
+                done(w->channel, error, permanent, detail, userdata);
         }
-        fclose(f);
-        return out;
 }
 
-static char *default_body(const struct delivery_message *m)
+static unsigned escape_for(const char *content_type)
 {
-        cJSON *o = m->alert_json ? cJSON_Parse(m->alert_json) : NULL;
-        char *s;
-
-        if (!o)
-                o = cJSON_CreateObject();
-        if (!o)
-                return NULL;
-        cJSON *msg = cJSON_AddObjectToObject(o, "message");
-        if (msg) {
-                cJSON_AddNumberToObject(msg, "alert", (double)m->alert_id);
-                cJSON_AddStringToObject(msg, "purpose", strempty(m->purpose));
-                cJSON_AddStringToObject(msg, "contact", strempty(m->contact_id));
-                cJSON_AddStringToObject(msg, "contact_name", strempty(m->contact_name));
-                cJSON_AddStringToObject(msg, "contact_phone", strempty(m->contact_phone));
-                cJSON_AddStringToObject(msg, "title", strempty(m->title));
-                cJSON_AddStringToObject(msg, "text", strempty(m->text));
-                cJSON_AddStringToObject(msg, "ack_url", strempty(m->ack_url));
-        }
-        s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        return s;
+        if (strcasestr(content_type, "json"))
+                return TEMPLATE_ESCAPE_JSON;
+        if (strcasestr(content_type, "x-www-form-urlencoded"))
+                return TEMPLATE_ESCAPE_URL;
+        return 0;
 }
 
 static int webhook_send(Channel *c, const struct delivery_message *m, channel_done_cb done, void *userdata)
 {
         struct webhook_channel *w = c->data;
+        struct template_var vars[CHANNEL_MESSAGE_VARS_MAX];
+        struct channel_vars_scratch scratch;
         struct webhook_request *req;
-        bool json = !w->content_type || strstr(w->content_type, "json");
-        CURL *e;
+        size_t n_vars;
+        char *ct = NULL;
+        int r = -ENOMEM;
 
         req = calloc(1, sizeof(*req));
         if (!req)
                 return -ENOMEM;
-        req->channel = c;
-        req->done = done;
-        req->userdata = userdata;
-        req->body = w->body_template ? render_template(w->body_template, m, json) : default_body(m);
-        e = curl_easy_init();
-        if (!req->body || !e) {
-                curl_easy_cleanup(e);
+        *req = (struct webhook_request){ .w = w, .done = done, .userdata = userdata };
+        n_vars = channel_message_vars(m, vars, &scratch);
+
+        if (w->body_template)
+                r = template_render(w->body_template, vars, n_vars, w->body_escape, &req->body, NULL);
+        else
+                r = (req->body = channel_message_json(m)) ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = template_render(w->url, vars, n_vars, TEMPLATE_ESCAPE_URL, &req->url, NULL);
+        if (r >= 0 && asprintf(&ct, "Content-Type: %s", w->content_type) < 0)
+                r = -ENOMEM;
+        if (r >= 0 && !(req->headers = curl_slist_append(NULL, ct)))
+                r = -ENOMEM;
+        free(ct);
+        /* No "Expect: 100-continue" round trip before larger bodies: many small servers never answer it. */
+        if (r >= 0 && !curl_slist_append(req->headers, "Expect:"))
+                r = -ENOMEM;
+        for (char **h = w->headers; r >= 0 && h && *h; h++) {
+                _cleanup_free_ char *line = NULL;
+                r = template_render(*h, vars, n_vars, TEMPLATE_ONE_LINE, &line, NULL);
+                if (r >= 0 && !curl_slist_append(req->headers, line))
+                        r = -ENOMEM;
+        }
+        channel_vars_scratch_done(&scratch);
+        if (r >= 0 && !(req->easy = curl_easy_init()))
+                r = -ENOMEM;
+        if (r < 0) {
                 request_free(req);
                 return -ENOMEM;
         }
-        req->easy = e;
-        curl_easy_setopt(e, CURLOPT_URL, w->url);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, w->method ? w->method : "POST");
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(w->connect_timeout / USEC_PER_MSEC));
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->timeout / USEC_PER_MSEC));
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "shouwang/" SHOUWANG_VERSION);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-        curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-        if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-                curl_easy_cleanup(e);
+
+        CURL *e = req->easy;
+        CURLcode cr = CURLE_OK;
+#define SET(opt, val)                                                                                            \
+        do {                                                                                                     \
+                if (cr == CURLE_OK)                                                                              \
+                        cr = curl_easy_setopt(e, opt, val);                                                      \
+        } while (0)
+        SET(CURLOPT_URL, req->url);
+        SET(CURLOPT_PROTOCOLS_STR, "http,https");
+        SET(CURLOPT_POST, 1L);
+        if (streq(w->method, "PUT"))
+                SET(CURLOPT_CUSTOMREQUEST, "PUT");
+        SET(CURLOPT_POSTFIELDS, req->body);
+        SET(CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
+        SET(CURLOPT_HTTPHEADER, req->headers);
+        SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(w->connect_timeout / USEC_PER_MSEC));
+        SET(CURLOPT_TIMEOUT_MS, (long)(w->timeout / USEC_PER_MSEC));
+        /* No SIGALRM for DNS timeouts: signals belong to the loop. */
+        SET(CURLOPT_NOSIGNAL, 1L);
+        SET(CURLOPT_FOLLOWLOCATION, 0L);
+        SET(CURLOPT_USERAGENT, "shouwang/" SHOUWANG_VERSION);
+        SET(CURLOPT_WRITEFUNCTION, write_cb);
+        SET(CURLOPT_WRITEDATA, req);
+        SET(CURLOPT_ERRORBUFFER, req->error);
+        SET(CURLOPT_PRIVATE, req);
+#undef SET
+        if (cr != CURLE_OK) {
+                log_warning("[%s] curl refused an option: %s", c->name, curl_easy_strerror(cr));
                 request_free(req);
                 return -EIO;
         }
+        if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+                curl_easy_cleanup(e);
+                req->easy = NULL;
+                request_free(req);
+                return -EIO;
+        }
+        /* curl now asks for a timer at 0 ms: the transfer starts on the next loop iteration. */
         req->next = w->requests;
         w->requests = req;
         return 0;
@@ -332,65 +505,125 @@ static void webhook_free(Channel *c)
 
         if (!w)
                 return;
-        for (struct webhook_request *req = w->requests; req;) {
-                struct webhook_request *next = req->next;
-                curl_multi_remove_handle(w->multi, req->easy);
-                curl_easy_cleanup(req->easy);
+        /* In-flight requests are dropped without calling back (channel.h); the outbox retries them. */
+        while (w->requests) {
+                struct webhook_request *req = w->requests;
+                w->requests = req->next;
                 request_free(req);
-                req = next;
         }
-        curl_multi_cleanup(w->multi);
+        if (w->multi)
+                curl_multi_cleanup(w->multi);
+        while (w->sockets)
+                socket_watch_free(w, w->sockets);
         sd_event_source_disable_unref(w->timer);
-        curl_slist_free_all(w->headers);
+        for (char **h = w->headers; h && *h; h++)
+                free(*h);
+        free(w->headers);
         free(w->url);
         free(w->method);
         free(w->content_type);
         free(w->body_template);
         sd_event_unref(w->event);
         free(w);
+        c->data = NULL;
 }
 
 static const struct channel_ops webhook_ops = {
         .type = "webhook",
         .send = webhook_send,
-        .available = NULL,
+        .available = NULL, /* a webhook is tried; a failure is an attempt */
         .free = webhook_free,
 };
 
+/* Render a template with the sample message: warn about typos while the installer is watching. */
+static void check_template(Channel *c, const char *what, const char *tpl, unsigned flags, bool want_json)
+{
+        struct template_var vars[CHANNEL_MESSAGE_VARS_MAX];
+        struct channel_vars_scratch scratch;
+        _cleanup_free_ char *out = NULL, *unknown = NULL;
+        size_t n = channel_message_vars(&channel_sample_message, vars, &scratch);
+        int r = template_render(tpl, vars, n, flags, &out, &unknown);
+
+        channel_vars_scratch_done(&scratch);
+        if (r > 0)
+                log_warning("[%s] %s: unknown placeholder %s — it is sent as it is. Known: {title}, {text}, "
+                            "{message}, {ack_url}, {contact_phone}, {contact_name}, {resident_name}, {building}, "
+                            "{flat}, {severity}, {priority}, … (docs/channels.md)",
+                            c->name, what, unknown);
+        if (r >= 0 && want_json) {
+                cJSON *j = cJSON_Parse(out);
+                if (!j)
+                        log_warning("[%s] %s does not make valid JSON (content_type says JSON): check quotes and "
+                                    "commas around the {placeholders}",
+                                    c->name, what);
+                cJSON_Delete(j);
+        }
+}
+
 int channel_webhook_new(sd_event *e, const char *name, const struct webhook_settings *s, Channel **ret)
 {
-        Channel *c = calloc(1, sizeof(*c));
-        struct webhook_channel *w = calloc(1, sizeof(*w));
-        char ct[160];
+        _cleanup_(channel_freep) Channel *c = NULL;
+        struct webhook_channel *w;
+        size_t n_headers = 0;
 
-        if (!c || !w) {
-                free(c);
-                free(w);
+        if (!s->url || (!startswith(s->url, "http://") && !startswith(s->url, "https://")))
+                return -EINVAL;
+        if (s->method && !streq(s->method, "POST") && !streq(s->method, "PUT"))
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
                 return -ENOMEM;
-        }
         c->ops = &webhook_ops;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
         c->data = w;
+        w->channel = c;
         w->event = sd_event_ref(e);
-        w->url = strdup(strempty(s->url));
-        w->method = s->method ? strdup(s->method) : NULL;
-        w->content_type = strdup(s->content_type ? s->content_type : "application/json");
-        w->body_template = s->body_template ? strdup(s->body_template) : NULL;
         w->connect_timeout = s->connect_timeout ? s->connect_timeout : 5 * USEC_PER_SEC;
         w->timeout = s->timeout ? s->timeout : 15 * USEC_PER_SEC;
         c->name = strdup(name);
-        w->multi = curl_multi_init();
-        snprintf(ct, sizeof(ct), "Content-Type: %s", s->content_type ? s->content_type : "application/json; charset=utf-8");
-        w->headers = curl_slist_append(NULL, ct);
+        w->url = strdup(s->url);
+        w->method = strdup(s->method ? s->method : "POST");
+        w->content_type = strdup(!isempty(s->content_type) ? s->content_type : "application/json; charset=utf-8");
+        w->body_template = s->body_template ? strdup(s->body_template) : NULL;
         for (char *const *h = s->headers; h && *h; h++)
-                w->headers = curl_slist_append(w->headers, *h);
-        if (!w->url || !w->content_type || !c->name || !w->multi || !w->headers) {
-                channel_free(c);
+                n_headers++;
+        w->headers = calloc(n_headers + 1, sizeof(char *));
+        if (!c->name || !w->url || !w->method || !w->content_type || (s->body_template && !w->body_template) ||
+            !w->headers)
                 return -ENOMEM;
+        for (size_t i = 0; i < n_headers; i++)
+                if (!(w->headers[i] = strdup(s->headers[i])))
+                        return -ENOMEM;
+        w->body_escape = escape_for(w->content_type);
+        if (w->body_template) {
+                /* Saved by an editor: a BOM would break JSON, a final newline a form value. */
+                char *b = w->body_template;
+                size_t n;
+                if (startswith(b, "\xEF\xBB\xBF"))
+                        memmove(b, b + 3, strlen(b + 3) + 1);
+                n = strlen(b);
+                while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+                        b[--n] = '\0';
         }
-        curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-        curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-        curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-        curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-        *ret = c;
+
+        w->multi = curl_multi_init();
+        if (!w->multi)
+                return -ENOMEM;
+        if (curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+            curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
+            curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
+            curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK)
+                return -EIO;
+
+        check_template(c, "url", w->url, TEMPLATE_ESCAPE_URL, false);
+        if (w->body_template)
+                check_template(c, "template", w->body_template, w->body_escape,
+                               w->body_escape == TEMPLATE_ESCAPE_JSON);
+        for (char **h = w->headers; *h; h++)
+                check_template(c, "header", *h, TEMPLATE_ONE_LINE, false);
+
+        *ret = TAKE_PTR(c);
         return 0;
 }

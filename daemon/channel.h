@@ -32,7 +32,9 @@ struct delivery_message {
         const char *title;         /* one line, e.g. "【守望】漏水 长乐路17号 201 沈国强" */
         const char *text;          /* what the phone shows, several lines, incl. guidance and the link */
         const char *ack_url;       /* the contact's own "I'm going" link, "" if no HTTP server */
-        const char *alert_json;    /* the alert as published on <base>/<gw>/alerts/<id> */
+        const char *alert_json;    /* the alert as published on <base>/<gw>/alerts/<id>; pass it for every
+                                    * message: webhook bodies and exec stdin carry it (NULL: a smaller
+                                    * alert object is built from the fields below) */
         const char *rule;
         const char *severity;
         const char *resident_id;   /* "" for common areas */
@@ -105,8 +107,10 @@ struct webhook_settings {
  * The program is looked up in PATH if it has no '/'. It gets the alert in
  * SHOUWANG_* environment variables and channel_message_json() on stdin;
  * stdout and stderr (the first 400 bytes) go into the delivery detail.
- * Exit 0 is success; a command that cannot be run, or exits 126/127, is a
- * permanent failure; any other exit status or signal is worth retrying.
+ * Exit 0 is success. Permanent failures: a command that cannot be run, exit
+ * 126/127 (a wrapper's program missing), and exit 64–78 from sysexits.h
+ * except 75 (EX_TEMPFAIL) — e.g. 67 EX_NOUSER for "no phone number". Any
+ * other exit status, a signal or the timeout is worth retrying.
  */
 struct exec_settings {
         const char *command;
@@ -172,8 +176,11 @@ void channel_vars_scratch_done(struct channel_vars_scratch *scratch);
 /* A message as it would look, for checking templates when a channel is set up. */
 extern const struct delivery_message channel_sample_message;
 
-/* Cut s to at most max bytes without splitting a UTF-8 character; newlines become spaces. In place. */
+/* Cut s to at most max bytes without splitting a UTF-8 character (also one cut short already);
+ * newlines and tabs become spaces. In place. */
 void channel_detail_clean(char *s, size_t max);
+/* How many bytes of s to keep for at most max bytes without splitting a UTF-8 character. */
+size_t channel_utf8_cut(const char *s, size_t max);
 
 static inline int channel_send(Channel *c, const struct delivery_message *m, channel_done_cb done, void *userdata)
 {

@@ -5,8 +5,14 @@
 
 #include <time.h>
 
+#include "daemon/log.h"
+#include "daemon/template.h"
+
 struct Messages {
         bool en;
+        char *locale;
+        Templates *templates; /* NULL: no template files found, the built-in wording below is used */
+        bool problems_logged;
 };
 
 struct what {
@@ -58,18 +64,49 @@ static const struct what guidance[] = {
 int messages_new(const char *locale, const char *templates_dir, Messages **ret)
 {
         Messages *m = calloc(1, sizeof(*m));
+        const char *shipped = getenv("SHOUWANG_SHIPPED_TEMPLATES_DIR");
+        char path[512];
 
         if (!m)
                 return -ENOMEM;
         m->en = streq_ptr(locale, "en");
+        m->locale = strdup(isempty(locale) ? "zh_CN" : locale);
+        if (!m->locale) {
+                free(m);
+                return -ENOMEM;
+        }
+        snprintf(path, sizeof(path), "%s", shipped ? shipped : SHOUWANG_DATADIR "/shouwang/templates");
+        /* Installed templates (or an installer's own) are the words people read; without any
+         * files at all (a build run from the source tree) the built-in wording still works. */
+        if (access(path, R_OK) == 0 || (templates_dir && access(templates_dir, R_OK) == 0)) {
+                if (templates_new(templates_dir, shipped, &m->templates) < 0) {
+                        messages_free(m);
+                        return -ENOMEM;
+                }
+        } else
+                log_notice("No message templates in %s: using the built-in wording", path);
         *ret = m;
         return 0;
 }
 
 Messages *messages_free(Messages *m)
 {
+        if (!m)
+                return NULL;
+        templates_free(m->templates);
+        free(m->locale);
         free(m);
         return NULL;
+}
+
+static void log_problems(Messages *m, char *problems)
+{
+        /* A typo in an installer's template is said once, not in every message. */
+        if (problems && !m->problems_logged) {
+                log_warning("Message templates: %s", problems);
+                m->problems_logged = true;
+        }
+        free(problems);
 }
 
 static const struct what *lookup(const struct what *table, size_t n, const char *key)
@@ -99,6 +136,27 @@ static const char *where(char *buf, size_t size, const char *building, const cha
 char *messages_render_alert_text(Messages *m, const struct rule_decision *d, const char *resident_name,
                                  const char *building, const char *flat)
 {
+        if (m->templates) {
+                struct message_input in = {
+                        .purpose = "alert",
+                        .text_key = d->text_key,
+                        .locale = m->locale,
+                        .severity = severity_to_string(d->severity),
+                        .resident_name = resident_name,
+                        .building = building,
+                        .flat = flat,
+                        .lives_alone = d->params.lives_alone,
+                        .params = &d->params,
+                };
+                char *text = NULL, *problems = NULL;
+                if (templates_render_summary(m->templates, &in, &text, &problems) >= 0 && !isempty(text)) {
+                        log_problems(m, problems);
+                        return text;
+                }
+                free(text);
+                log_problems(m, problems);
+        }
+
         const struct what *w = lookup(whats, ELEMENTSOF(whats), d->text_key);
         char place[192], since[64] = "", *s;
 
@@ -118,6 +176,38 @@ int messages_render_delivery(Messages *m, const struct outbox_render *in, char *
 {
         const struct alert_info *a = in->alert;
         const struct delivery_info *d = in->delivery;
+
+        if (m->templates) {
+                struct message_input mi = {
+                        .purpose = d->purpose,
+                        .text_key = a->text_key,
+                        .locale = in->locale ? in->locale : m->locale,
+                        .severity = a->severity,
+                        .test = a->test,
+                        .alert_id = a->id,
+                        .resident_name = a->resident_name,
+                        .building = a->building_id,
+                        .flat = a->flat,
+                        .lives_alone = a->lives_alone,
+                        .opened_at = a->opened_at,
+                        .params_json = a->params,
+                        .contact_name = d->contact_name,
+                        .going = a->acked_by_name,
+                        .ack_url = in->ack_url,
+                        .resolver = a->resolved_by,
+                        .outcome = a->outcome,
+                        .note = a->note,
+                };
+                char *problems = NULL;
+                int r = templates_render_message(m->templates, &mi, ret_title, ret_text, &problems);
+                log_problems(m, problems);
+                if (r >= 0 && !isempty(*ret_title) && !isempty(*ret_text))
+                        return 0;
+                free(*ret_title);
+                free(*ret_text);
+                *ret_title = *ret_text = NULL;
+        }
+
         const struct what *g = lookup(guidance, ELEMENTSOF(guidance), a->text_key);
         char place[192], when[32] = "";
         time_t t = (time_t)(a->opened_at / USEC_PER_SEC);

@@ -376,8 +376,12 @@ static int send_one(const struct delivery_info *d, void *userdata)
                 return -ENOMEM;
 
         struct outbox_render in = { .alert = &p->alert, .delivery = d, .ack_url = ack_url, .locale = o->locale };
+        /* Every channel gets the whole alert: webhook bodies and exec's stdin carry it too. */
+        json = alert_json(&p->alert, o->gateway);
+        if (!json)
+                return -ENOMEM;
         if (isempty(d->contact_id))
-                json = alert_json(&p->alert, o->gateway);
+                ;
         else if (o->render && o->render(&in, &title, &text, o->render_userdata) >= 0)
                 ;
         else {

@@ -210,10 +210,8 @@ int template_render(const char *tpl, const struct template_var *vars, size_t n_v
                         /* Left visible, so whoever reads the message sees the typo too. */
                         line_filled++;
                         buf_put(&out, p, n + 2);
-                        bool seen = false;
-                        for (const char *u = unknown.s; u && (u = strstr(u, p)) && !seen; u++)
-                                seen = strncmp(u, p, n + 2) == 0;
-                        if (!seen) {
+                        /* Braces delimit names: "{nmae}" cannot match inside another one. */
+                        if (!unknown.s || !memmem(unknown.s, unknown.len, p, n + 2)) {
                                 if (unknown.len > 0)
                                         buf_puts(&unknown, ", ");
                                 buf_put(&unknown, p, n + 2);
@@ -332,17 +330,21 @@ static int load_full(Templates *t, const char *locale, const char *name, char **
 {
         const char *locales[2] = { templates_locale(locale), DEFAULT_LOCALE };
         const char *dirs[2] = { t->override_dir, t->shipped_dir };
-        _cleanup_free_ char *cur = NULL;
 
         if (!template_name_valid(name) || !template_name_valid(locales[0]) || strchr(locales[0], '/'))
                 return -EINVAL;
-        cur = strdup(name);
-        if (!cur)
-                return -ENOMEM;
-        for (;;) {
-                for (size_t l = 0; l < ELEMENTSOF(locales); l++) {
-                        if (l > 0 && streq(locales[l], locales[0]))
-                                continue;
+        /* The reader's language first: "Water leak" helps a son abroad more than a precise
+         * sentence in Chinese. Within a language the most specific key, then the installer's
+         * directory before the shipped one. */
+        for (size_t l = 0; l < ELEMENTSOF(locales); l++) {
+                _cleanup_free_ char *cur = NULL;
+
+                if (l > 0 && streq(locales[l], locales[0]))
+                        continue;
+                cur = strdup(name);
+                if (!cur)
+                        return -ENOMEM;
+                for (;;) {
                         for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
                                 _cleanup_free_ char *path = NULL, *text = NULL;
                                 int r;
@@ -364,14 +366,15 @@ static int load_full(Templates *t, const char *locale, const char *name, char **
                                         *ret_locale = locales[l];
                                 return 0;
                         }
+                        /* "what/leak.alone" → "what/leak": a new variant still gets its rule's words. */
+                        char *base = strrchr(cur, '/');
+                        char *dot = strrchr(base ? base : cur, '.');
+                        if (!dot)
+                                break;
+                        *dot = '\0';
                 }
-                /* "what/leak.alone" → "what/leak": a new variant still gets its rule's words. */
-                char *base = strrchr(cur, '/');
-                char *dot = strrchr(base ? base : cur, '.');
-                if (!dot)
-                        return -ENOENT;
-                *dot = '\0';
         }
+        return -ENOENT;
 }
 
 int templates_load(Templates *t, const char *locale, const char *name, char **ret_text, char **ret_path)
@@ -456,6 +459,21 @@ static void format_clock(char *time_buf, size_t time_size, char *date_buf, size_
                 snprintf(date_buf, date_size, "%d %s", tm.tm_mday, months[tm.tm_mon % 12]);
         else
                 snprintf(date_buf, date_size, "%d月%d日", tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* "00:40" on the day the alert opened; "11月21日 20:00" for an earlier day (inactivity for two days). */
+static void format_since(char *buf, size_t size, usec_t since, usec_t opened_at, bool en)
+{
+        char t[16], d[32], od[32], ot[16];
+
+        format_clock(t, sizeof(t), d, sizeof(d), since, en);
+        format_clock(ot, sizeof(ot), od, sizeof(od), opened_at ? opened_at : now_usec(CLOCK_REALTIME), en);
+        if (!*t)
+                buf[0] = '\0';
+        else if (streq(d, od))
+                snprintf(buf, size, "%s", t);
+        else
+                snprintf(buf, size, "%s %s", d, t);
 }
 
 static bool ascii_alnum_only(const char *s)
@@ -552,7 +570,7 @@ struct render_ctx {
         bool en;
         struct buf problems;
         /* formatted values the vars point into */
-        char place[256], who[256], who_place[512], time[16], date[32], since[16], duration[48], litres[32], count[16],
+        char place[256], who[256], who_place[512], time[16], date[32], since[48], duration[48], litres[32], count[16],
                 alert_id[24];
         struct template_var vars[40];
         size_t n_vars;
@@ -669,7 +687,7 @@ static void ctx_init(struct render_ctx *c, Templates *t, const struct message_in
                 snprintf(c->who_place, sizeof(c->who_place), "%s", c->place);
         }
         format_clock(c->time, sizeof(c->time), c->date, sizeof(c->date), in->opened_at, c->en);
-        format_clock(c->since, sizeof(c->since), NULL, 0, p.since_wall, c->en);
+        format_since(c->since, sizeof(c->since), p.since_wall, in->opened_at, c->en);
         format_duration(c->duration, sizeof(c->duration), p.duration, c->en);
         format_number(c->litres, sizeof(c->litres), p.litres);
         if (p.count >= 0)

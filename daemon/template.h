@@ -4,10 +4,10 @@
  * installer can edit.
  *
  *   template_render()          pure: "{name}" placeholders from a list of values
- *   Templates                  finds template files: the installer's override
- *                              directory first, then the shipped one; the
- *                              contact's language first, then zh_CN; the
- *                              exact text key first, then its parents
+ *   Templates                  finds template files: the reader's language
+ *                              first, then zh_CN; the exact text key first,
+ *                              then its parents; the installer's override
+ *                              directory first, then the shipped one
  *   templates_render_message() the title and text of one delivery
  *
  * Layout (docs/channels.md has the whole story):
@@ -87,9 +87,10 @@ const char *templates_locale(const char *locale);
 
 /*
  * Read one template: name is "message/alert", "what/leak.alone",
- * "guidance/smoke" or "summary". Tried in this order: name in the locale,
- * then zh_CN — each in the override directory, then the shipped one — then
- * the same for the parent of the last part ("what/leak.alone" → "what/leak").
+ * "guidance/smoke" or "summary". Tried in this order: the locale, then
+ * zh_CN; within each, the name, then its parents ("what/leak.alone" →
+ * "what/leak"); for each of those, the override directory, then the
+ * shipped one.
  * The text comes without a UTF-8 BOM, with CRLF turned into LF and trailing
  * white space removed. ret_path (optional) says which file it was.
  * Returns 0; -ENOENT if there is none; -EINVAL for a name with "..", or

@@ -59,7 +59,6 @@ cat >"$work/shouwang.conf" <<CONF
 [general]
 gateway = demo
 database = $work/shouwang.db
-templates_dir = $TOP/templates
 
 [mqtt]
 uri = tcp://127.0.0.1:$port
@@ -85,7 +84,7 @@ say "shouwangd starts"
 mosquitto_sub -h 127.0.0.1 -p "$port" -v -t 'shouwang/demo/#' >"$work/mqtt.log" 2>&1 &
 pids+=($!)
 # This machine may have no NTP; a gateway in the field would. Say the clock is right.
-DEMO_SMS_LOG="$work/sms.log" SHOUWANG_CLOCK_SYNCED=1 "$BUILD/shouwangd" -c "$work/shouwang.conf" \
+DEMO_SMS_LOG="$work/sms.log" SHOUWANG_CLOCK_SYNCED=1 SHOUWANG_SHIPPED_TEMPLATES_DIR="$TOP/templates" "$BUILD/shouwangd" -c "$work/shouwang.conf" \
 	>"$work/shouwangd.log" 2>&1 &
 daemon=$!
 pids+=($daemon)

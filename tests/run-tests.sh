@@ -6,6 +6,8 @@ set -u
 BUILD=${BUILD:-build}
 export BUILD
 export SHOUWANG_TOP=$(cd "$(dirname "$0")/.." && pwd)
+# The daemon under test reads the message templates from the source tree.
+export SHOUWANG_SHIPPED_TEMPLATES_DIR="$SHOUWANG_TOP/templates"
 logs="$BUILD/test-logs"
 mkdir -p "$logs"
 rm -f "$logs"/*.log
