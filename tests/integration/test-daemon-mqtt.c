@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 
 #include "daemon/util.h"
+#include "tests/lib/gpiosim.h"
 #include "tests/lib/testutil.h"
 
 struct fixture {
@@ -346,6 +347,64 @@ static void test_leak_that_began_while_down_is_news_even_if_retained(void **stat
         assert_non_null(strstr(out, "\"rule\":\"leak\""));
 }
 
+static void test_gpio_leak_while_broker_is_down(void **state)
+{
+        struct fixture *f = *state;
+        char out[4096], text[2048], simdir[192], bin[256];
+        GpioSim *sim = NULL;
+        size_t pos = 0;
+
+        /* A wired leak probe under the sink, on the emulated GPIO chip. */
+        snprintf(simdir, sizeof(simdir), "%s/gpio", f->dir);
+        assert_int_equal(gpiosim_new(simdir, &sim), 0);
+        assert_int_equal(gpiosim_chip_add(sim, "gpiochip0", "pinctrl-bcm2711", 54), 0);
+        ctl("sensors add --id S201-probe --resident_id R201 --kind leak --source gpio:gpiochip0:5", out, sizeof(out),
+            0);
+        char *conf = NULL;
+        assert_int_equal(read_full_file(f->conf, &conf, NULL), 0);
+        char *g = strstr(conf, "[gpio]\nenabled = no\n");
+        assert_non_null(g);
+        snprintf(text, sizeof(text), "%.*s[gpio]\nenabled = yes\nretry_interval = 1s\n%s", (int)(g - conf), conf,
+                 g + strlen("[gpio]\nenabled = no\n"));
+        free(conf);
+        tu_write_file(f->conf, text);
+
+        /* The daemon sees the emulated chip through the preloaded library. */
+        const char *old_preload = getenv("LD_PRELOAD");
+        char *saved = old_preload ? strdup(old_preload) : NULL;
+        assert_int_equal(gpiosim_setenv(sim, gpiosim_running_with_asan()), 0);
+        static char env1[] = "SHOUWANG_CLOCK_SYNCED=1";
+        char *env[] = { env1, NULL };
+        tu_build_path("shouwangd", bin, sizeof(bin));
+        f->daemon = tu_spawn(f->log, env, bin, "-c", f->conf, NULL);
+        if (saved)
+                setenv("LD_PRELOAD", saved, 1);
+        else
+                unsetenv("LD_PRELOAD");
+        free(saved);
+        unsetenv("GPIOSIM_DIR");
+
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        assert_int_equal(gpiosim_wait_requested(sim, "gpiochip0", 5, true, 5 * USEC_PER_SEC), 0);
+
+        /* The broker goes away; then the floor gets wet. */
+        tu_broker_stop(&f->broker);
+        assert_true(tu_wait_file(f->log, "connection to tcp://127.0.0.1", &pos, 5000));
+        assert_int_equal(gpiosim_line_set(sim, "gpiochip0", 5, 1), 0);
+        assert_true(tu_wait_file(f->log, "Opened alert 1: critical leak for R201", NULL, 5000));
+        /* The group leader's SMS goes at once, broker or not. */
+        assert_true(tu_wait_file(f->sms_log, "SMS alert=1 purpose=alert to=C3", NULL, 5000));
+
+        /* The broker comes back: the app messages that waited go out. */
+        tu_broker_start(&f->broker, f->dir, f->broker.port);
+        restart_subscriber();
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C1 ", NULL, 8000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/alerts/1 ", NULL, 5000));
+        assert_int_equal(tu_count_in_file(f->sms_log, "SMS alert=1 purpose=alert to=C3"), 1);
+        gpiosim_destroy(sim);
+}
+
 /* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
 static int setup_story(void **state)
 {
@@ -422,6 +481,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_leak_that_began_while_down_is_news_even_if_retained, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_gpio_leak_while_broker_is_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
                                                 setup_story, teardown),
         };
