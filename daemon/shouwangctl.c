@@ -23,6 +23,7 @@
 #include "daemon/store.h"
 #include "daemon/table.h"
 #include "daemon/util.h"
+#include "rules/rules.h"
 #include "sensors/health.h"
 #include "sensors/source.h"
 
@@ -147,6 +148,9 @@ static void help_main(FILE *f)
                 "  KIND add --COLUMN VALUE ...      Add one row\n"
                 "  KIND edit ID --COLUMN VALUE ...  Change some columns of one row\n"
                 "  KIND remove ID                   Remove one row (links: RESIDENT CONTACT)\n"
+                "  residents set RESIDENT KEY=VALUE ...   A resident's own rule settings (night_wandering=yes)\n"
+                "  residents unset RESIDENT KEY ...       Back to the config's defaults\n"
+                "  residents settings [RESIDENT]          Show them\n"
                 "\n"
                 "Alerts:\n"
                 "  alerts [--all] [--json]          Open alerts and those resolved in the last 7 days\n"
@@ -607,6 +611,112 @@ static int cmd_remove(Store *s, const struct roster_kind_info *info, char **key)
         return EXIT_OK;
 }
 
+/* ---- a resident's own rule settings ------------------------------------------------------------------- */
+
+static void help_settings(FILE *f)
+{
+        size_t n;
+        const struct rules_setting_info *t = rules_settings_table(&n);
+
+        fprintf(f, "Usage: shouwangctl residents set RESIDENT KEY=VALUE ...\n"
+                   "       shouwangctl residents unset RESIDENT KEY ...\n"
+                   "       shouwangctl residents settings [RESIDENT] [--json]\n"
+                   "\n"
+                   "A resident's own rule settings, instead of the config's [rules] defaults, e.g.\n"
+                   "  shouwangctl residents set R201 night_wandering=yes wake_window=07:00-11:00\n"
+                   "The running shouwangd uses them within a second. Keys (docs/rules.md):\n");
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "  %-28s %-14s %s\n", t[i].key, t[i].default_value, t[i].description);
+}
+
+static int print_setting(const char *resident_id, const char *key, const char *value, void *userdata)
+{
+        cJSON *array = userdata;
+
+        if (array) {
+                cJSON *o = cJSON_CreateObject();
+                if (!o)
+                        return -ENOMEM;
+                cJSON_AddStringToObject(o, "resident_id", resident_id);
+                cJSON_AddStringToObject(o, "key", key);
+                cJSON_AddStringToObject(o, "value", value);
+                cJSON_AddItemToArray(array, o);
+        } else
+                printf("%-8s %s = %s\n", resident_id, key, value);
+        return 0;
+}
+
+static int cmd_settings(Store *s, const char *verb, int argc, char **argv)
+{
+        int r;
+
+        if (streq(verb, "settings")) {
+                const char *resident = NULL;
+                for (int i = 0; i < argc; i++)
+                        if (streq(argv[i], "--json"))
+                                arg_json = true;
+                        else
+                                resident = argv[i];
+                cJSON *array = arg_json ? cJSON_CreateArray() : NULL;
+                if (arg_json && !array)
+                        return log_oom(), EXIT_ERROR;
+                r = store_resident_settings_foreach(s, resident, print_setting, array);
+                if (r >= 0 && array)
+                        r = print_json(array);
+                cJSON_Delete(array);
+                if (r < 0) {
+                        log_error("%s", store_error(s));
+                        return EXIT_ERROR;
+                }
+                return EXIT_OK;
+        }
+
+        if (argc < 2) {
+                help_settings(stderr);
+                return EXIT_USAGE;
+        }
+        const char *resident = argv[0];
+        /* Check every setting first: all or nothing, like an import. */
+        struct rules_settings scratch;
+        rules_settings_default(&scratch);
+        for (int i = 1; i < argc && streq(verb, "set"); i++) {
+                _cleanup_free_ char *key = NULL, *err = NULL;
+                const char *eq = strchr(argv[i], '=');
+                if (!eq) {
+                        log_error("'%s': write KEY=VALUE, e.g. night_wandering=yes", argv[i]);
+                        return EXIT_USAGE;
+                }
+                key = strndup(argv[i], (size_t)(eq - argv[i]));
+                if (!key)
+                        return log_oom(), EXIT_ERROR;
+                if (rules_settings_set(&scratch, key, eq + 1, &err) < 0) {
+                        log_error("%s: %s", argv[i], err ? err : "not a rules setting");
+                        return EXIT_DATA;
+                }
+        }
+        r = store_begin(s);
+        for (int i = 1; i < argc && r >= 0; i++) {
+                _cleanup_free_ char *key = NULL;
+                const char *eq = streq(verb, "set") ? strchr(argv[i], '=') : NULL;
+                key = eq ? strndup(argv[i], (size_t)(eq - argv[i])) : strdup(argv[i]);
+                if (!key)
+                        r = -ENOMEM;
+                else
+                        r = store_resident_setting_set(s, resident, key, eq ? eq + 1 : NULL);
+        }
+        if (r >= 0) {
+                audit(s, verb, resident, argc > 1 ? argv[1] : NULL);
+                r = store_commit(s);
+        }
+        if (r < 0) {
+                store_rollback(s);
+                log_error("%s", store_error(s));
+                return exit_for(r);
+        }
+        printf("%s: %s.\n", resident, streq(verb, "set") ? "own settings saved" : "back to the defaults for these");
+        return EXIT_OK;
+}
+
 static int cmd_kind(const struct roster_kind_info *info, int argc, char **argv)
 {
         _cleanup_(store_freep) Store *s = NULL;
@@ -619,7 +729,11 @@ static int cmd_kind(const struct roster_kind_info *info, int argc, char **argv)
                 return EXIT_OK;
         }
         if (wants_help(argc, argv)) {
-                help_kind(stdout, info, verb);
+                if (info->kind == ROSTER_RESIDENTS &&
+                    (streq(verb, "set") || streq(verb, "unset") || streq(verb, "settings")))
+                        help_settings(stdout);
+                else
+                        help_kind(stdout, info, verb);
                 return EXIT_OK;
         }
         if (streq(verb, "--json")) {
@@ -634,6 +748,15 @@ static int cmd_kind(const struct roster_kind_info *info, int argc, char **argv)
                         i--;
                 }
 
+        if (info->kind == ROSTER_RESIDENTS &&
+            (streq(verb, "set") || streq(verb, "unset") || streq(verb, "settings"))) {
+                if (wants_help(argc, argv)) {
+                        help_settings(stdout);
+                        return EXIT_OK;
+                }
+                r = open_store(0, &s);
+                return r != EXIT_OK ? r : cmd_settings(s, verb, argc - 1, argv + 1);
+        }
         if (!streq(verb, "list") && !streq(verb, "show") && !streq(verb, "add") && !streq(verb, "edit") &&
             !streq(verb, "remove")) {
                 log_error("Unknown command '%s %s' — use list, show, add, edit or remove", info->name, verb);

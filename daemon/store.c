@@ -1232,3 +1232,61 @@ const char *store_path(Store *s)
 {
         return s->path;
 }
+
+int store_resident_setting_set(Store *s, const char *resident_id, const char *key, const char *value)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        r = row_exists(s, roster_sql[ROSTER_RESIDENTS].exists, resident_id, NULL);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                store_set_error(s, "There is no resident %s.", resident_id);
+                return -ENOENT;
+        }
+        if (value) {
+                st = store_stmt(s, "INSERT INTO resident_settings (resident_id, key, value) VALUES (?1, ?2, ?3) "
+                                   "ON CONFLICT (resident_id, key) DO UPDATE SET value = excluded.value");
+                if (!st)
+                        return -EIO;
+                store_bind_text(st, 3, value);
+        } else {
+                st = store_stmt(s, "DELETE FROM resident_settings WHERE resident_id = ?1 AND key = ?2");
+                if (!st)
+                        return -EIO;
+        }
+        store_bind_text(st, 1, resident_id);
+        store_bind_text(st, 2, key);
+        r = store_step_done(s, st, "Saving a resident's setting");
+        if (r >= 0 && !value && sqlite3_changes(s->db) == 0) {
+                store_set_error(s, "%s has no own setting %s.", resident_id, key);
+                return -ENOENT;
+        }
+        return r;
+}
+
+int store_resident_settings_foreach(Store *s, const char *resident_id, store_setting_cb cb, void *userdata)
+{
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(s->db,
+                                "SELECT resident_id, key, value FROM resident_settings WHERE ?1 IS NULL OR resident_id = ?1 "
+                                "ORDER BY resident_id, key",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return store_fail_sqlite(s, rc, "Reading residents' settings");
+        if (resident_id)
+                store_bind_text(st, 1, resident_id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                       (const char *)sqlite3_column_text(st, 2), userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = store_fail_sqlite(s, rc, "Reading residents' settings");
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
+}

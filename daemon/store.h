@@ -247,3 +247,11 @@ int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact
 int64_t store_data_version(Store *s);
 /* The database file's path as given to store_open(). */
 const char *store_path(Store *s);
+
+/* ---- per-resident rule settings (overrides of the config's [rules]) ----------------------------------------- */
+
+/* Set (value non-NULL) or remove (value NULL) one setting. -ENOENT: no such resident (or setting, on remove). */
+int store_resident_setting_set(Store *s, const char *resident_id, const char *key, const char *value);
+/* Every setting, of one resident or (resident_id NULL) of all, ordered by resident id then key. */
+typedef int (*store_setting_cb)(const char *resident_id, const char *key, const char *value, void *userdata);
+int store_resident_settings_foreach(Store *s, const char *resident_id, store_setting_cb cb, void *userdata);

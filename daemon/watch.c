@@ -598,10 +598,41 @@ static void gpio_event(GpioSet *g, const struct sensor_event *e, void *userdata)
 
 /* ---- loading the roster -------------------------------------------------------------------------------------- */
 
+struct setting {
+        char *resident_id, *key, *value;
+};
+
 struct load_ctx {
         Watch *w;
         int r;
+        struct setting *settings; /* per-resident overrides, ordered by resident id like the residents */
+        size_t n_settings, next_setting;
 };
+
+static int collect_setting(const char *resident_id, const char *key, const char *value, void *userdata)
+{
+        struct load_ctx *c = userdata;
+        struct setting *n = realloc(c->settings, (c->n_settings + 1) * sizeof(*n));
+
+        if (!n)
+                return -ENOMEM;
+        c->settings = n;
+        n[c->n_settings] = (struct setting){ strdup(resident_id), strdup(key), strdup(value) };
+        if (!n[c->n_settings].resident_id || !n[c->n_settings].key || !n[c->n_settings].value)
+                return -ENOMEM;
+        c->n_settings++;
+        return 0;
+}
+
+static void settings_done(struct load_ctx *c)
+{
+        for (size_t i = 0; i < c->n_settings; i++) {
+                free(c->settings[i].resident_id);
+                free(c->settings[i].key);
+                free(c->settings[i].value);
+        }
+        free(c->settings);
+}
 
 static int load_resident(char *const *v, void *userdata)
 {
@@ -616,6 +647,27 @@ static int load_resident(char *const *v, void *userdata)
         if (i < 0)
                 return i;
         struct rules_resident res = { .id = v[0], .building = b, .lives_alone = streq(v[4], "1") };
+        struct rules_settings own;
+        bool has_own = false;
+
+        /* The resident's own settings over the config's [rules] (night_wandering = yes, a later wake window). */
+        while (c->next_setting < c->n_settings && strcmp(c->settings[c->next_setting].resident_id, v[0]) < 0)
+                c->next_setting++;
+        for (; c->next_setting < c->n_settings && streq(c->settings[c->next_setting].resident_id, v[0]);
+             c->next_setting++) {
+                const struct setting *x = &c->settings[c->next_setting];
+                _cleanup_free_ char *err = NULL;
+                if (!has_own) {
+                        own = w->rules_defaults;
+                        has_own = true;
+                }
+                if (rules_settings_set(&own, x->key, x->value, &err) < 0)
+                        log_warning("Resident %s: setting %s = %s is not used: %s — fix it with shouwangctl residents "
+                                    "set %s %s=…",
+                                    v[0], x->key, x->value, strempty(err), v[0], x->key);
+        }
+        if (has_own)
+                res.settings = &own;
         if (rules_add_resident(w->rules, &res) != i)
                 return -EINVAL;
         w->resident_names[i] = strdup(v[1]);
@@ -760,7 +812,9 @@ int watch_load(Watch *w)
                 return log_oom();
         gpio_set_set_callback(w->gpio, gpio_event, w);
 
-        r = store_roster_foreach(w->store, ROSTER_RESIDENTS, load_resident, &c);
+        r = store_resident_settings_foreach(w->store, NULL, collect_setting, &c);
+        if (r >= 0)
+                r = store_roster_foreach(w->store, ROSTER_RESIDENTS, load_resident, &c);
         if (r >= 0)
                 r = store_sensor_foreach(w->store, load_sensor, &c);
         now = clock_now(w);
@@ -770,6 +824,7 @@ int watch_load(Watch *w)
                 r = store_activity_foreach(w->store, restore_activity, &c);
         if (r >= 0)
                 r = store_open_alerts_foreach(w->store, restore_open_alert, &c);
+        settings_done(&c);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the roster: %s", store_error(w->store)[0] ? store_error(w->store) : "%m");
 

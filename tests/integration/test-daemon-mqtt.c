@@ -405,6 +405,26 @@ static void test_gpio_leak_while_broker_is_down(void **state)
         gpiosim_destroy(sim);
 }
 
+static void test_residents_own_setting_is_used(void **state)
+{
+        struct fixture *f = *state;
+        char out[4096];
+        size_t pos = 0;
+
+        /* 王秀英 (R301) gets a much shorter inactivity limit than everyone else's 12 h. */
+        ctl("residents set R301 inactivity_after=3s", out, sizeof(out), 0);
+        ctl("residents set R301 inactivity_afterr=3s", out, sizeof(out), 3);
+        assert_non_null(strstr(out, "did you mean"));
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        /* Both residents move their doors once. */
+        pub("zigbee2mqtt/r301-door", "{\"contact\":false}", false);
+        pub("zigbee2mqtt/r301-door", "{\"contact\":true}", false);
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":false}", false);
+        assert_true(tu_wait_file(f->log, "alert 1: warning inactivity for R301", NULL, 8000));
+        assert_int_equal(tu_count_in_file(f->log, "inactivity for R201"), 0);
+}
+
 /* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
 static int setup_story(void **state)
 {
@@ -482,6 +502,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_leak_that_began_while_down_is_news_even_if_retained, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_gpio_leak_while_broker_is_down, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_residents_own_setting_is_used, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
                                                 setup_story, teardown),
         };

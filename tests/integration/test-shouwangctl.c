@@ -130,6 +130,25 @@ static void test_add_edit_remove_a_resident(void **state)
         assert_int_equal(ctl(true, "links remove R201 C7"), 4);
 }
 
+static void test_a_residents_own_rule_settings(void **state)
+{
+        import_examples();
+        assert_int_equal(ctl(true, "residents set R201 night_wandering=yes wake_window=07:00-11:00"), 0);
+        assert_int_equal(ctl(true, "residents settings R201"), 0);
+        assert_non_null(strstr(out, "night_wandering = yes"));
+        assert_non_null(strstr(out, "wake_window = 07:00-11:00"));
+        /* A typo or a bad value changes nothing. */
+        assert_int_equal(ctl(true, "residents set R201 night_wandring=yes"), 3);
+        assert_non_null(strstr(out, "did you mean \"night_wandering\""));
+        assert_int_equal(ctl(true, "residents set R201 wake_window=late"), 3);
+        assert_int_equal(ctl(true, "residents set R201 nokey"), 2);
+        assert_int_equal(ctl(true, "residents set R999 night_wandering=yes"), 4);
+        assert_int_equal(ctl(true, "residents unset R201 wake_window"), 0);
+        assert_int_equal(ctl(true, "residents settings --json"), 0);
+        assert_string_equal(out, "[{\"resident_id\":\"R201\",\"key\":\"night_wandering\",\"value\":\"yes\"}]\n");
+        assert_int_equal(ctl(true, "residents unset R201 wake_window"), 4);
+}
+
 static void test_away_period_for_the_hospital(void **state)
 {
         import_examples();
@@ -227,6 +246,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_missing_database_is_exit_5_with_the_fix, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_import_list_show_and_json, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_edit_remove_a_resident, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_residents_own_rule_settings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_away_period_for_the_hospital, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_file_changes_nothing_and_names_every_line, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_round_trips_for_excel, setup, teardown),
