@@ -151,12 +151,6 @@ static void alert_row_done(struct alert_row *r)
         *r = (struct alert_row){ 0 };
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        return t ? strdup((const char *)t) : NULL;
-}
-
 static int alert_get(Alerts *a, int64_t id, struct alert_row *ret)
 {
         sqlite3_stmt *st = store_stmt(a->store, "SELECT id, rule, severity, state, resident_id, building_id, flags, "
@@ -170,15 +164,15 @@ static int alert_get(Alerts *a, int64_t id, struct alert_row *ret)
         if (rc == SQLITE_ROW) {
                 *ret = (struct alert_row){
                         .id = sqlite3_column_int64(st, 0),
-                        .rule = col_dup(st, 1),
-                        .severity = col_dup(st, 2),
-                        .state = col_dup(st, 3),
-                        .resident_id = col_dup(st, 4),
-                        .building_id = col_dup(st, 5),
+                        .rule = store_col_dup(st, 1),
+                        .severity = store_col_dup(st, 2),
+                        .state = store_col_dup(st, 3),
+                        .resident_id = store_col_dup(st, 4),
+                        .building_id = store_col_dup(st, 5),
                         .flags = (unsigned)sqlite3_column_int(st, 6),
                         .tier = sqlite3_column_int(st, 7),
                         .next_escalation_at = (usec_t)sqlite3_column_int64(st, 8),
-                        .acked_by = col_dup(st, 9),
+                        .acked_by = store_col_dup(st, 9),
                         .test = sqlite3_column_int(st, 10),
                 };
                 sqlite3_reset(st);
@@ -224,9 +218,9 @@ static int collect(Alerts *a, const char *sql, const char *p1, const char *p2, i
                         out->alloc = na;
                 }
                 struct candidate *c = &out->c[out->n];
-                *c = (struct candidate){ .id = col_dup(st, 0),
-                                         .role = col_dup(st, 1),
-                                         .notify = col_dup(st, 2),
+                *c = (struct candidate){ .id = store_col_dup(st, 0),
+                                         .role = store_col_dup(st, 1),
+                                         .notify = store_col_dup(st, 2),
                                          .tier = sqlite3_column_int(st, 3),
                                          .position = sqlite3_column_int(st, 4) };
                 if (!c->id || !c->role || !c->notify) {
@@ -427,7 +421,7 @@ static int retell_notified(Alerts *a, int64_t alert_id, usec_t before, usec_t no
         sqlite3_bind_int64(st, 1, alert_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                struct candidate c = { .id = col_dup(st, 0), .notify = col_dup(st, 1) };
+                struct candidate c = { .id = store_col_dup(st, 0), .notify = store_col_dup(st, 1) };
                 struct candidate *nc = c.id && c.notify ? realloc(again.c, (again.n + 1) * sizeof(*nc)) : NULL;
                 if (!nc) {
                         free(c.id);
@@ -746,7 +740,7 @@ static int tell_those_reached(Alerts *a, int64_t alert_id, const char *except, c
                         break;
                 }
                 l.c = nc;
-                l.c[l.n] = (struct candidate){ .id = col_dup(st, 0), .notify = col_dup(st, 1) };
+                l.c[l.n] = (struct candidate){ .id = store_col_dup(st, 0), .notify = store_col_dup(st, 1) };
                 l.n++;
         }
         sqlite3_reset(st);
@@ -755,6 +749,18 @@ static int tell_those_reached(Alerts *a, int64_t alert_id, const char *except, c
         for (size_t i = 0; i < l.n && r >= 0; i++)
                 r = plan_deliveries(a, alert_id, l.c[i].id, l.c[i].notify, purpose, now);
         candidates_done(&l);
+        return r;
+}
+
+/* The alert, which a person may still acknowledge or resolve: -ENOENT, -ESTALE (resolved already). */
+static int get_unresolved(Alerts *a, int64_t alert_id, struct alert_row *ret)
+{
+        int r = alert_get(a, alert_id, ret);
+
+        if (r >= 0 && streq(ret->state, "resolved")) {
+                store_set_error(a->store, "Alert %lld is already resolved.", (long long)alert_id);
+                return -ESTALE;
+        }
         return r;
 }
 
@@ -767,14 +773,9 @@ int alerts_ack(Alerts *a, int64_t alert_id, const char *contact_id, const char *
         r = tx_begin(a);
         if (r < 0)
                 return r;
-        r = alert_get(a, alert_id, &al);
+        r = get_unresolved(a, alert_id, &al);
         if (r < 0)
                 goto finish;
-        if (streq(al.state, "resolved")) {
-                store_set_error(a->store, "Alert %lld is already resolved.", (long long)alert_id);
-                r = -ESTALE;
-                goto finish;
-        }
         if (streq(al.state, "acknowledged")) {
                 store_set_error(a->store, "Alert %lld is already acknowledged by %s.", (long long)alert_id,
                                 strempty(al.acked_by));
@@ -835,14 +836,9 @@ int alerts_resolve(Alerts *a, int64_t alert_id, const char *who, const char *out
         r = tx_begin(a);
         if (r < 0)
                 return r;
-        r = alert_get(a, alert_id, &al);
+        r = get_unresolved(a, alert_id, &al);
         if (r < 0)
                 goto finish;
-        if (streq(al.state, "resolved")) {
-                store_set_error(a->store, "Alert %lld is already resolved.", (long long)alert_id);
-                r = -ESTALE;
-                goto finish;
-        }
         st = store_stmt(a->store, "UPDATE alerts SET state = 'resolved', resolved_at = ?2, resolved_by = ?3, "
                                   "outcome = ?4, note = ?5, updated_at = ?2, next_escalation_at = NULL, "
                                   "next_reminder_at = NULL, acked_at = coalesce(acked_at, ?2), "
@@ -881,23 +877,36 @@ finish:
 
 /* ---- escalation, reminders, family fallback ---------------------------------------------------------------- */
 
-int alerts_tick(Alerts *a, usec_t now)
+/* Up to 64 alert ids a query finds due at now. */
+static int due_ids(Alerts *a, const char *sql, usec_t now, int64_t ids[64], size_t *ret_n)
 {
-        sqlite3_stmt *st;
-        int64_t ids[64];
+        sqlite3_stmt *st = store_stmt(a->store, sql);
         size_t n = 0;
-        bool planned = false;
-        int r, rc;
+        int rc;
 
-        /* Escalations due. A batch at a time: each is its own transaction. */
-        st = store_stmt(a->store, "SELECT id FROM alerts WHERE state = 'open' AND next_escalation_at <= ?1 "
-                                  "ORDER BY next_escalation_at LIMIT 64");
         if (!st)
                 return -EIO;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ELEMENTSOF(ids))
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 64)
                 ids[n++] = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
+        *ret_n = n;
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail_sqlite(a->store, rc, "Finding due alerts");
+}
+
+int alerts_tick(Alerts *a, usec_t now)
+{
+        int64_t ids[64];
+        size_t n = 0;
+        bool planned = false;
+        int r;
+
+        /* Escalations due. A batch at a time: each is its own transaction. */
+        r = due_ids(a, "SELECT id FROM alerts WHERE state = 'open' AND next_escalation_at <= ?1 "
+                       "ORDER BY next_escalation_at LIMIT 64",
+                    now, ids, &n);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < n; i++) {
                 struct alert_row al = { 0 };
@@ -929,14 +938,10 @@ int alerts_tick(Alerts *a, usec_t now)
         }
 
         /* Reminders to whoever said they were going but has not resolved. */
-        n = 0;
-        st = store_stmt(a->store, "SELECT id FROM alerts WHERE state = 'acknowledged' AND next_reminder_at <= ?1 LIMIT 64");
-        if (!st)
-                return -EIO;
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ELEMENTSOF(ids))
-                ids[n++] = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+        r = due_ids(a, "SELECT id FROM alerts WHERE state = 'acknowledged' AND next_reminder_at <= ?1 LIMIT 64", now,
+                    ids, &n);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n; i++) {
                 struct alert_row al = { 0 };
                 r = tx_begin(a);
@@ -949,7 +954,7 @@ int alerts_tick(Alerts *a, usec_t now)
                         if (q) {
                                 store_bind_text(q, 1, al.acked_by);
                                 if (sqlite3_step(q) == SQLITE_ROW)
-                                        notify = col_dup(q, 0);
+                                        notify = store_col_dup(q, 0);
                                 sqlite3_reset(q);
                         }
                         /* Acknowledged from shouwangctl by staff who are not contacts: no one to remind. */

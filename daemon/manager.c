@@ -169,12 +169,25 @@ static void on_mqtt_state(MqttClient *c, bool connected, const char *reason, voi
         update_status(m);
 }
 
+/* What we subscribe to: every sensor's topics (from the watch) and the ack topic. */
+static int update_subscriptions(Manager *m)
+{
+        size_t n = 0;
+        char *const *wsubs = watch_subscriptions(m->watch, &n);
+        _cleanup_free_ char **subs = calloc(n + 2, sizeof(char *));
+
+        if (!subs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                subs[i] = wsubs[i];
+        subs[n] = m->ack_topic;
+        return mqtt_client_set_subscriptions(m->mqtt, subs, n + 1);
+}
+
 static int setup_mqtt(Manager *m)
 {
-        _cleanup_free_ char *password = NULL, **subs = NULL;
+        _cleanup_free_ char *password = NULL;
         Config *c = m->config;
-        char *const *wsubs;
-        size_t n = 0;
         int r;
 
         if (!c->mqtt_enabled)
@@ -208,14 +221,7 @@ static int setup_mqtt(Manager *m)
                 return r;
         mqtt_client_set_callbacks(m->mqtt, on_mqtt_message, on_mqtt_state, m);
 
-        wsubs = watch_subscriptions(m->watch, &n);
-        subs = calloc(n + 2, sizeof(char *));
-        if (!subs)
-                return log_oom();
-        for (size_t i = 0; i < n; i++)
-                subs[i] = wsubs[i];
-        subs[n] = m->ack_topic;
-        r = mqtt_client_set_subscriptions(m->mqtt, subs, n + 1);
+        r = update_subscriptions(m);
         if (r < 0)
                 return log_oom();
         snprintf(m->mqtt_state, sizeof(m->mqtt_state), "connecting to %s", c->mqtt_uri);
@@ -305,17 +311,8 @@ static void on_db_change(DbWatch *w, void *userdata)
         log_info("The database was changed by shouwangctl: reloading the roster");
         if (watch_load(m->watch) < 0)
                 log_error("Reloading the roster failed; keeping what was loaded");
-        if (m->mqtt) {
-                size_t n = 0;
-                char *const *wsubs = watch_subscriptions(m->watch, &n);
-                _cleanup_free_ char **subs = calloc(n + 2, sizeof(char *));
-                if (subs) {
-                        for (size_t i = 0; i < n; i++)
-                                subs[i] = wsubs[i];
-                        subs[n] = m->ack_topic;
-                        (void)mqtt_client_set_subscriptions(m->mqtt, subs, n + 1);
-                }
-        }
+        if (m->mqtt && update_subscriptions(m) < 0)
+                log_oom();
         outbox_kick(m->outbox);
         arm_alerts_timer(m);
         update_status(m);

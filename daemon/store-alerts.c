@@ -3,17 +3,6 @@
 
 #include "daemon/store-internal.h"
 
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-        const unsigned char *t = sqlite3_column_text(st, i);
-        return t ? strdup((const char *)t) : NULL;
-}
-
-static usec_t col_usec(sqlite3_stmt *st, int i)
-{
-        return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : (usec_t)sqlite3_column_int64(st, i);
-}
-
 void alert_info_done(struct alert_info *a)
 {
         char **strings[] = { &a->rule,        &a->severity,  &a->state,       &a->subject,      &a->resident_id,
@@ -37,34 +26,34 @@ static int alert_from_row(sqlite3_stmt *st, struct alert_info *a)
 {
         *a = (struct alert_info){
                 .id = sqlite3_column_int64(st, 0),
-                .rule = col_dup(st, 1),
-                .severity = col_dup(st, 2),
-                .state = col_dup(st, 3),
-                .subject = col_dup(st, 4),
-                .resident_id = col_dup(st, 5),
-                .resident_name = col_dup(st, 6),
-                .building_id = col_dup(st, 7),
-                .flat = col_dup(st, 8),
-                .sensor_id = col_dup(st, 9),
+                .rule = store_col_dup(st, 1),
+                .severity = store_col_dup(st, 2),
+                .state = store_col_dup(st, 3),
+                .subject = store_col_dup(st, 4),
+                .resident_id = store_col_dup(st, 5),
+                .resident_name = store_col_dup(st, 6),
+                .building_id = store_col_dup(st, 7),
+                .flat = store_col_dup(st, 8),
+                .sensor_id = store_col_dup(st, 9),
                 .lives_alone = sqlite3_column_int(st, 10),
-                .text_key = col_dup(st, 11),
-                .params = col_dup(st, 12),
-                .text = col_dup(st, 13),
+                .text_key = store_col_dup(st, 11),
+                .params = store_col_dup(st, 12),
+                .text = store_col_dup(st, 13),
                 .flags = (unsigned)sqlite3_column_int(st, 14),
                 .test = sqlite3_column_int(st, 15),
-                .opened_at = col_usec(st, 16),
-                .updated_at = col_usec(st, 17),
-                .cleared_at = col_usec(st, 18),
+                .opened_at = store_col_usec(st, 16),
+                .updated_at = store_col_usec(st, 17),
+                .cleared_at = store_col_usec(st, 18),
                 .repeats = sqlite3_column_int(st, 19),
                 .tier = sqlite3_column_int(st, 20),
-                .next_escalation_at = col_usec(st, 21),
-                .acked_at = col_usec(st, 22),
-                .acked_by = col_dup(st, 23),
-                .acked_by_name = col_dup(st, 24),
-                .resolved_at = col_usec(st, 25),
-                .resolved_by = col_dup(st, 26),
-                .outcome = col_dup(st, 27),
-                .note = col_dup(st, 28),
+                .next_escalation_at = store_col_usec(st, 21),
+                .acked_at = store_col_usec(st, 22),
+                .acked_by = store_col_dup(st, 23),
+                .acked_by_name = store_col_dup(st, 24),
+                .resolved_at = store_col_usec(st, 25),
+                .resolved_by = store_col_dup(st, 26),
+                .outcome = store_col_dup(st, 27),
+                .note = store_col_dup(st, 28),
         };
         if (!a->rule || !a->severity || !a->state || !a->subject) {
                 alert_info_done(a);
@@ -147,18 +136,18 @@ static int delivery_from_row(sqlite3_stmt *st, struct delivery_info *d)
         *d = (struct delivery_info){
                 .id = sqlite3_column_int64(st, 0),
                 .alert_id = sqlite3_column_int64(st, 1),
-                .contact_id = col_dup(st, 2),
-                .contact_name = col_dup(st, 3),
-                .contact_phone = col_dup(st, 4),
-                .contact_role = col_dup(st, 5),
-                .channel = col_dup(st, 6),
-                .purpose = col_dup(st, 7),
-                .state = col_dup(st, 8),
+                .contact_id = store_col_dup(st, 2),
+                .contact_name = store_col_dup(st, 3),
+                .contact_phone = store_col_dup(st, 4),
+                .contact_role = store_col_dup(st, 5),
+                .channel = store_col_dup(st, 6),
+                .purpose = store_col_dup(st, 7),
+                .state = store_col_dup(st, 8),
                 .attempts = sqlite3_column_int(st, 9),
-                .next_attempt_at = col_usec(st, 10),
-                .created_at = col_usec(st, 11),
-                .sent_at = col_usec(st, 12),
-                .last_error = col_dup(st, 13),
+                .next_attempt_at = store_col_usec(st, 10),
+                .created_at = store_col_usec(st, 11),
+                .sent_at = store_col_usec(st, 12),
+                .last_error = store_col_dup(st, 13),
         };
         if (!d->contact_id || !d->channel || !d->purpose || !d->state) {
                 delivery_info_done(d);
@@ -320,8 +309,8 @@ int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact
                         .role = (const char *)sqlite3_column_text(st, 2),
                         .reason = (const char *)sqlite3_column_text(st, 3),
                         .tier = sqlite3_column_int(st, 4),
-                        .notified_at = col_usec(st, 5),
-                        .acked_at = col_usec(st, 6),
+                        .notified_at = store_col_usec(st, 5),
+                        .acked_at = store_col_usec(st, 6),
                         .reached = sqlite3_column_int(st, 7),
                 };
                 r = cb(&c, userdata);

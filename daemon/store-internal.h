@@ -37,3 +37,16 @@ void store_bind_text_or_null(sqlite3_stmt *st, int i, const char *v);
 /* Step a statement that returns no rows we need; reset it. 0 or -errno. */
 int store_step_done(Store *s, sqlite3_stmt *st, const char *what);
 int store_exec(Store *s, const char *sql, const char *what);
+
+/* A text column as a malloc'd string (NULL for SQL NULL or OOM). */
+static inline char *store_col_dup(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *)t) : NULL;
+}
+
+/* A time column (usec), 0 for SQL NULL. */
+static inline usec_t store_col_usec(sqlite3_stmt *st, int i)
+{
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : (usec_t)sqlite3_column_int64(st, i);
+}

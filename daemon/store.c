@@ -949,6 +949,22 @@ int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_healt
         return store_fail_sqlite(s, rc, "Reading sensor health");
 }
 
+/* ?2…?7 of a sensor_health upsert; unknown values stay NULL. */
+static void bind_health_fields(sqlite3_stmt *st, const struct sensor_health *h)
+{
+        if (h->last_seen)
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
+        if (h->battery >= 0)
+                sqlite3_bind_int(st, 3, h->battery);
+        if (h->available >= 0)
+                sqlite3_bind_int(st, 4, h->available);
+        if (h->available_since)
+                sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
+        if (h->state)
+                store_bind_text(st, 6, h->state);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
+}
+
 int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h)
 {
         sqlite3_stmt *st = store_stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, "
@@ -963,17 +979,7 @@ int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor
         if (!st)
                 return -EIO;
         store_bind_text(st, 1, sensor_id);
-        if (h->last_seen)
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
-        if (h->battery >= 0)
-                sqlite3_bind_int(st, 3, h->battery);
-        if (h->available >= 0)
-                sqlite3_bind_int(st, 4, h->available);
-        if (h->available_since)
-                sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
-        if (h->state)
-                store_bind_text(st, 6, h->state);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
+        bind_health_fields(st, h);
         r = store_step_done(s, st, "Saving sensor health");
         if (r < 0)
                 return r;
@@ -1118,17 +1124,7 @@ static void bind_health(sqlite3_stmt *st, size_t i, const void *items)
         const struct sensor_health *h = &u->health;
 
         sqlite3_bind_int64(st, 1, u->num);
-        if (h->last_seen)
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
-        if (h->battery >= 0)
-                sqlite3_bind_int(st, 3, h->battery);
-        if (h->available >= 0)
-                sqlite3_bind_int(st, 4, h->available);
-        if (h->available_since)
-                sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
-        if (h->state)
-                store_bind_text(st, 6, h->state);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
+        bind_health_fields(st, h);
 }
 
 int store_health_update_many(Store *s, const struct store_health_update *u, size_t n)
