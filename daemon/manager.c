@@ -33,6 +33,7 @@ struct Manager {
         Watch *watch;
         MqttClient *mqtt;
         DbWatch *dbwatch;
+        int64_t roster_version; /* as last loaded */
         ClockWatch *clock;
         Messages *messages;
         sd_event_source *alerts_timer;
@@ -305,14 +306,21 @@ static void runtime_free(Manager *m)
 static void on_db_change(DbWatch *w, void *userdata)
 {
         Manager *m = userdata;
+        int64_t v = store_roster_version(m->store);
 
-        /* shouwangctl changed something: the roster (reload what we watch), an ack
-         * or a test alert (send what was planned, rearm the ladder). */
-        log_info("The database was changed by shouwangctl: reloading the roster");
-        if (watch_load(m->watch) < 0)
-                log_error("Reloading the roster failed; keeping what was loaded");
-        if (m->mqtt && update_subscriptions(m) < 0)
-                log_oom();
+        /* Read before loading: a change made during the load is reloaded next time.
+         * shouwangctl changed something: the roster (reload what we watch), or an
+         * ack or a test alert (send what was planned, rearm the ladder). The
+         * roster, with its GPIO lines, is reloaded only when it really moved. */
+        if (v < 0 || v != m->roster_version) {
+                log_info("The roster was changed by shouwangctl: reloading it");
+                if (watch_load(m->watch) < 0)
+                        log_error("Reloading the roster failed; keeping what was loaded");
+                else
+                        m->roster_version = v;
+                if (m->mqtt && update_subscriptions(m) < 0)
+                        log_oom();
+        }
         outbox_kick(m->outbox);
         arm_alerts_timer(m);
         update_status(m);
@@ -380,6 +388,7 @@ static int runtime_setup(Manager *m)
                 return log_oom();
         if (m->clock)
                 watch_set_clock_synced(m->watch, clock_watch_synced(m->clock));
+        m->roster_version = store_roster_version(m->store);
         r = watch_load(m->watch);
         if (r < 0)
                 return r;

@@ -219,6 +219,62 @@ static const char *const migrations[] = {
         "  detail TEXT NOT NULL DEFAULT ''"
         ") STRICT;"
         "CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id);",
+
+        /* 2 → 3: water use, rule state that must outlive a restart, and a roster
+         * version so the daemon reloads only when the roster changed. */
+
+        /* Water use per meter in half-hour slots (slot = wall seconds / 1800),
+         * in millilitres. A row with 0 says "known: no water"; a missing row
+         * says "unknown" (the meter was not reporting). ~15 bytes a row. */
+        "CREATE TABLE water_slots ("
+        "  sensor_num INTEGER NOT NULL,"
+        "  slot INTEGER NOT NULL,"
+        "  ml INTEGER NOT NULL CHECK (ml >= 0),"
+        "  PRIMARY KEY (sensor_num, slot)"
+        ") STRICT, WITHOUT ROWID;"
+
+        /* Small pieces of rule state the engine hands the daemon to keep (a tap
+         * run in progress, doors opened tonight, the morning check done today),
+         * keyed by subject ('R201', 'building:B17' or 'sensor:12'), rule and key.
+         * Values are integers (usually wall-clock usec). */
+        "CREATE TABLE rule_state ("
+        "  subject TEXT NOT NULL,"
+        "  rule TEXT NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  value INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (subject, rule, key)"
+        ") STRICT, WITHOUT ROWID;"
+
+        /* Bumped by triggers on every roster table, whoever writes (shouwangctl,
+         * the sqlite3 shell): the daemon reloads the roster only when it moved,
+         * not on an ack or a test alert. */
+        "CREATE TABLE roster_version ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  version INTEGER NOT NULL"
+        ") STRICT;"
+        "INSERT INTO roster_version (id, version) VALUES (1, 1);"
+        "CREATE TRIGGER roster_buildings_insert AFTER INSERT ON buildings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_buildings_update AFTER UPDATE ON buildings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_buildings_delete AFTER DELETE ON buildings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_residents_insert AFTER INSERT ON residents BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_residents_update AFTER UPDATE ON residents BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_residents_delete AFTER DELETE ON residents BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_settings_insert AFTER INSERT ON resident_settings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_settings_update AFTER UPDATE ON resident_settings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_settings_delete AFTER DELETE ON resident_settings BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_away_periods_insert AFTER INSERT ON away_periods BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_away_periods_update AFTER UPDATE ON away_periods BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_away_periods_delete AFTER DELETE ON away_periods BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_contacts_insert AFTER INSERT ON contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_contacts_update AFTER UPDATE ON contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_contacts_delete AFTER DELETE ON contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_contacts_insert AFTER INSERT ON resident_contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_contacts_update AFTER UPDATE ON resident_contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_resident_contacts_delete AFTER DELETE ON resident_contacts BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_sensors_insert AFTER INSERT ON sensors BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_sensors_update AFTER UPDATE ON sensors BEGIN UPDATE roster_version SET version = version + 1; END;"
+        "CREATE TRIGGER roster_sensors_delete AFTER DELETE ON sensors BEGIN UPDATE roster_version SET version = version + 1; END",
 };
 
 int store_schema_latest(void)

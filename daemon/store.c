@@ -1208,6 +1208,22 @@ int64_t store_events_prune(Store *s, usec_t before)
         return r < 0 ? r : sqlite3_changes(s->db);
 }
 
+int64_t store_roster_version(Store *s)
+{
+        sqlite3_stmt *st = store_stmt(s, "SELECT version FROM roster_version WHERE id = 1");
+        int64_t v;
+
+        if (!st)
+                return -EIO;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return -EIO;
+        }
+        v = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return v;
+}
+
 int64_t store_data_version(Store *s)
 {
         sqlite3_stmt *st = store_stmt(s, "PRAGMA data_version");

@@ -245,6 +245,9 @@ int store_alert_contacts_foreach(Store *s, int64_t alert_id, store_alert_contact
 
 /* Changes when another connection (shouwangctl) committed since the last call. -errno on failure. */
 int64_t store_data_version(Store *s);
+/* Bumped by triggers on any change to the roster tables (buildings, residents,
+ * their settings and away periods, contacts, sensors), whoever made it. */
+int64_t store_roster_version(Store *s);
 /* The database file's path as given to store_open(). */
 const char *store_path(Store *s);
 

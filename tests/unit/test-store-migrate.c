@@ -41,6 +41,8 @@ static const struct {
         { 2, "INSERT INTO alert_contacts (alert_id, contact_id, tier, notified_at) VALUES (1, 'C1', 1, 5)" },
         { 2, "INSERT INTO alert_tokens (alert_id, contact_id, token_hash, created_at, expires_at) "
              "VALUES (1, 'C1', x'00', 5, 6)" },
+        { 3, "INSERT INTO water_slots (sensor_num, slot, ml) VALUES (1, 983040, 12000)" },
+        { 3, "INSERT INTO rule_state (subject, rule, key, value, updated_at) VALUES ('R201', 'tap_running', 'since', 7, 7)" },
 };
 
 static int count(sqlite3 *db, const char *table)

@@ -345,6 +345,25 @@ static void test_sensor_health_is_stored(void **state)
         assert_int_equal(store_sensor_health_set(f->store, "nope", &h), -ENOENT);
 }
 
+static void test_roster_version_moves_with_the_roster_only(void **state)
+{
+        struct fixture *f = *state;
+        struct sensor_health h = { .last_seen = 123, .battery = 80, .available = 1, .state = (char *)"dry" };
+        int64_t v0 = store_roster_version(f->store), v1, v2;
+
+        assert_true(v0 >= 1);
+        add_story_roster(f->store);
+        v1 = store_roster_version(f->store);
+        assert_true(v1 > v0);
+        /* What the daemon records while it watches is not a roster change. */
+        assert_int_equal(store_sensor_health_set(f->store, "S201-leak", &h), 0);
+        assert_int_equal(store_audit(f->store, 1, "ctl:root", "ack", "alert 1", ""), 0);
+        assert_int_equal(store_roster_version(f->store), v1);
+        assert_int_equal(put(f->store, ROSTER_CONTACTS, NULL, "C101", "王阿姨", "13900000102", "结对邻居", "mqtt"), 0);
+        v2 = store_roster_version(f->store);
+        assert_true(v2 > v1);
+}
+
 static void test_audit_is_written(void **state)
 {
         struct fixture *f = *state;
@@ -369,6 +388,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_away_period_expires_by_itself, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_away_end_brings_resident_back_now, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sensor_health_is_stored, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_roster_version_moves_with_the_roster_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_audit_is_written, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
