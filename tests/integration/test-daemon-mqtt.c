@@ -425,6 +425,25 @@ static void test_residents_own_setting_is_used(void **state)
         assert_int_equal(tu_count_in_file(f->log, "inactivity for R201"), 0);
 }
 
+/* An ack from shouwangctl is sent on at once, without reloading the roster
+ * (which would reopen GPIO lines for nothing); a roster change is reloaded. */
+static void test_ack_from_ctl_does_not_reload_roster_change_does(void **state)
+{
+        struct fixture *f = *state;
+        char out[4096];
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true}", false);
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        ctl("ack 1 --as C2", out, sizeof(out), 0);
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"ack_info\"", NULL, 5000));
+        assert_int_equal(tu_count_in_file(f->log, "The roster was changed"), 0);
+        ctl("residents set R301 inactivity_after=6h", out, sizeof(out), 0);
+        assert_true(tu_wait_file(f->log, "The roster was changed by shouwangctl: reloading it", NULL, 5000));
+}
+
 /* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
 static int setup_story(void **state)
 {
@@ -503,6 +522,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_gpio_leak_while_broker_is_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_residents_own_setting_is_used, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ack_from_ctl_does_not_reload_roster_change_does, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
                                                 setup_story, teardown),
         };
