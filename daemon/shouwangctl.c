@@ -23,6 +23,7 @@
 #include "daemon/store.h"
 #include "daemon/table.h"
 #include "daemon/util.h"
+#include "daemon/water-report.h"
 #include "rules/rules.h"
 #include "sensors/health.h"
 #include "sensors/source.h"
@@ -33,6 +34,8 @@
 static const char *arg_config = NULL;
 static const char *arg_db = NULL;
 static bool arg_json = false;
+/* The config's [general] timezone once open_store() read it (it is then also TZ), else NULL. */
+static char *config_timezone = NULL;
 
 /* ---- helpers ----------------------------------------------------------------------------------------- */
 
@@ -53,6 +56,48 @@ static void audit(Store *s, const char *action, const char *object, const char *
         int r = store_audit(s, now_usec(CLOCK_REALTIME), who ? who : "ctl", action, object, detail);
         if (r < 0)
                 log_warning("Could not write the audit trail: %s", store_error(s));
+}
+
+/* Times shown are in the daemon's zone: the config's [general] timezone, as shouwangd sets it. */
+static int apply_timezone(const Config *cfg)
+{
+        char tz[128];
+
+        if (!cfg->timezone)
+                return 0;
+        free(config_timezone);
+        config_timezone = strdup(cfg->timezone);
+        if (!config_timezone)
+                return -ENOMEM;
+        snprintf(tz, sizeof(tz), ":%s", cfg->timezone);
+        if (setenv("TZ", tz, 1) < 0)
+                return -errno;
+        tzset();
+        return 0;
+}
+
+/* The name of the zone times are shown in ("Asia/Shanghai"), or NULL if it cannot be told. */
+static const char *timezone_name(void)
+{
+        static char buf[256];
+        const char *tz = getenv("TZ"), *z;
+        ssize_t n;
+
+        if (config_timezone)
+                return config_timezone;
+        if (tz && *tz) {
+                tz += *tz == ':';
+                if ((z = strstr(tz, "zoneinfo/")))
+                        tz = z + strlen("zoneinfo/");
+                snprintf(buf, sizeof(buf), "%s", tz);
+                return buf;
+        }
+        n = readlink("/etc/localtime", buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        z = strstr(buf, "zoneinfo/");
+        return z ? z + strlen("zoneinfo/") : NULL;
 }
 
 /* Which database: --db, else the config's [general] database, else the default. */
@@ -79,6 +124,9 @@ static int open_store(unsigned flags, Store **ret)
                         if (!db)
                                 return log_oom(), EXIT_ERROR;
                         path = db;
+                        r = apply_timezone(cfg);
+                        if (r < 0)
+                                return log_oom(), EXIT_ERROR;
                 } else
                         path = DEFAULT_DATABASE;
         }
@@ -160,13 +208,17 @@ static void help_main(FILE *f)
                 "  resolve ALERT --as WHO --note TEXT [--outcome ok|hospital|false_alarm|...]\n"
                 "  test-alert RESIDENT              Send a marked test through the real chain (tier 1)\n"
                 "\n"
+                "Water use (did the resident use water yesterday evening?):\n"
+                "  water RESIDENT [--days N] [--to DATE] [--json]\n"
+                "                                   Litres per hour and per day (default: today and yesterday)\n"
+                "\n"
                 "Away periods (hospital, staying with family: welfare checks pause):\n"
                 "  away RESIDENT --until TIME [--from TIME] [--reason TEXT]\n"
                 "  away list [RESIDENT] [--json]\n"
                 "  away end RESIDENT                The resident is back now\n"
                 "\n"
                 "Options:\n"
-                "  -c, --config FILE   Config file (default %s); its [general] database is used\n"
+                "  -c, --config FILE   Config file (default %s); its [general] database and timezone are used\n"
                 "      --db FILE       Database file, instead of the config's\n"
                 "      --json          JSON output for list/show\n"
                 "  -h, --help          This help; COMMAND --help for a command's own\n"
@@ -233,6 +285,25 @@ static void help_away(FILE *f)
                    "(inactivity, morning check, door rules, water use) pause. Leak, panic, fall, smoke,\n"
                    "gas and CO alarms never pause. The period ends by itself at --until.\n"
                    "TIME: 2026-12-01, \"2026-12-01 18:00\", +3d, +12h (default --from: now).\n");
+}
+
+static void help_water(FILE *f)
+{
+        fprintf(f, "Usage: shouwangctl water RESIDENT [--days N] [--to DATE] [--json]\n"
+                   "\n"
+                   "How much water the resident's meters counted, in litres, for each hour and each day\n"
+                   "(local time: the config's timezone). By default today and yesterday.\n"
+                   "\n"
+                   "  ?      unknown: the meter was not reporting. That is not the same as no water.\n"
+                   "  12.5+  at least 12.5 litres: part of the hour (or day) is unknown.\n"
+                   "  blank  not yet (later today).\n"
+                   "\n"
+                   "  --days N   N days (1-%d) ending with --to (default 2)\n"
+                   "  --to DATE  the last day shown: 2026-11-22, today (default) or yesterday\n"
+                   "  --json     for scripts; the shape is in docs/admin.md, \"Water use\"\n"
+                   "\n"
+                   "Exit status 4 when there is no such resident or the resident has no water meter.\n",
+                WATER_REPORT_MAX_DAYS);
 }
 
 static bool wants_help(int argc, char **argv)
@@ -1506,6 +1577,76 @@ static int cmd_test_alert(int argc, char **argv)
         return EXIT_OK;
 }
 
+/* ---- water use ------------------------------------------------------------------------------------------ */
+
+static int cmd_water(int argc, char **argv)
+{
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(water_report_freep) WaterReport *w = NULL;
+        _cleanup_free_ char *err = NULL;
+        const char *resident = NULL, *to = NULL, *days = NULL;
+        usec_t now = now_usec(CLOCK_REALTIME), last_day = now;
+        int n_days = 2, r;
+
+        if (wants_help(argc, argv)) {
+                help_water(stdout);
+                return EXIT_OK;
+        }
+        for (int i = 0; i < argc; i++) {
+                const char *v;
+                if (streq(argv[i], "--json"))
+                        arg_json = true;
+                else if ((streq(argv[i], "--days") || streq(argv[i], "--to")) && i + 1 < argc) {
+                        if (streq(argv[i], "--days"))
+                                days = argv[++i];
+                        else
+                                to = argv[++i];
+                } else if ((v = startswith(argv[i], "--days=")))
+                        days = v;
+                else if ((v = startswith(argv[i], "--to=")))
+                        to = v;
+                else if (!startswith(argv[i], "-") && !resident)
+                        resident = argv[i];
+                else {
+                        log_error("Unknown argument '%s' (see shouwangctl water --help)", argv[i]);
+                        return EXIT_USAGE;
+                }
+        }
+        if (!resident) {
+                help_water(stderr);
+                return EXIT_USAGE;
+        }
+        if (days && (safe_atoi(days, &n_days) < 0 || n_days < 1 || n_days > WATER_REPORT_MAX_DAYS)) {
+                log_error("--days takes a number of days from 1 to %d, not '%s'", WATER_REPORT_MAX_DAYS, days);
+                return EXIT_USAGE;
+        }
+        /* The store first: it sets the config's time zone, in which --to is read. */
+        r = open_store(0, &s);
+        if (r != EXIT_OK)
+                return r;
+        if (to && streq(to, "yesterday"))
+                last_day = now - USEC_PER_DAY;
+        else if (to && !streq(to, "today") && parse_time(to, now, &last_day) < 0) {
+                log_error("--to '%s' is not a day — write 2026-11-22, today or yesterday", to);
+                return EXIT_USAGE;
+        }
+
+        r = water_report_load(s, resident, last_day, (unsigned)n_days, now, &w, &err);
+        if (r < 0) {
+                log_error("%s", err ? err : "Cannot read the water use");
+                return r == -ENOENT || r == -ENODEV ? EXIT_NOTFOUND : r == -EINVAL ? EXIT_USAGE : EXIT_ERROR;
+        }
+        if (arg_json) {
+                cJSON *j = water_report_json(w, timezone_name());
+                r = j ? print_json(j) : log_oom();
+                cJSON_Delete(j);
+        } else
+                r = water_report_print(w, timezone_name(), stdout);
+        if (r < 0)
+                return log_oom(), EXIT_ERROR;
+        return EXIT_OK;
+}
+
 /* ---- main -------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1577,6 +1718,8 @@ int main(int argc, char **argv)
                 return cmd_resolve(n, args);
         if (streq(cmd, "test-alert"))
                 return cmd_test_alert(n, args);
+        if (streq(cmd, "water"))
+                return cmd_water(n, args);
         if ((kind = roster_kind_from_string(cmd)) >= 0)
                 return cmd_kind(roster_kind_info(kind), n, args);
 

@@ -38,6 +38,10 @@ struct gpio_line {
         sd_event_source *io, *timer;
         int settled; /* last reported level, -1 unknown */
         bool locked;
+        /* Pulses and presses: the line is inactive, since the edge with this kernel timestamp (INT64_MIN:
+         * since before we watched it). */
+        bool idle;
+        int64_t idle_since_ns;
         bool waiting;      /* not requested; retried */
         int last_error;    /* to log a failure once, not at every retry */
         int available;     /* last reported availability, -1 none yet */
@@ -260,15 +264,30 @@ static int on_line_event(sd_event_source *s, int fd, uint32_t revents, void *use
         case MODE_BUTTON:
         case MODE_PULSE:
                 /* With active_low the kernel already swapped the edge types:
-                 * "rising" is always "became active". */
+                 * "rising" is always "became active". A press or pulse is an edge to
+                 * active after the line was inactive for at least the debounce time,
+                 * judged by the edges' own kernel timestamps, not by when we read
+                 * them: edges that waited in the queue while the loop was busy are
+                 * each judged right, and bounce when the contact opens again (an edge
+                 * to active right after one to inactive) never counts. */
                 for (int i = 0; i < n; i++) {
-                        if (ev[i].event_type != GPIOD_LINE_EVENT_RISING_EDGE || l->locked)
+                        int64_t ts = (int64_t)ev[i].ts.tv_sec * 1000000000 + ev[i].ts.tv_nsec;
+                        bool counts;
+
+                        if (ev[i].event_type != GPIOD_LINE_EVENT_RISING_EDGE) {
+                                l->idle = true;
+                                l->idle_since_ns = ts;
+                                continue;
+                        }
+                        counts = l->idle && (l->idle_since_ns == INT64_MIN ||
+                                             ts - l->idle_since_ns >= (int64_t)(l->debounce * 1000));
+                        l->idle = false;
+                        if (!counts)
                                 continue;
                         if (l->mode == MODE_BUTTON)
                                 emit(l, EVENT_BUTTON, BUTTON_SINGLE, 0);
                         else
                                 emit(l, EVENT_WATER_PULSES, l->litres_per_pulse, 0);
-                        (void)start_lockout(l);
                 }
                 break;
         }
@@ -364,6 +383,8 @@ static int line_request(struct gpio_line *l)
         l->waiting = false;
         l->last_error = 0;
         l->settled = v;
+        l->idle = v == 0;
+        l->idle_since_ns = INT64_MIN;
         report_available(l, true);
         /* The level at start is state, not a happening: a door that is open
          * when we start did not "just open". */

@@ -13,7 +13,10 @@
  *
  * Buttons report a press per leading edge (a press shorter than the
  * debounce time still counts). Water-meter pulse outputs count leading
- * edges, one per debounce period at most (contact bounce never counts twice).
+ * edges. For both, an edge to active counts only after the line was
+ * inactive for at least the debounce time, judged by the kernel's edge
+ * timestamps, so contact bounce (closing or opening) never counts twice and
+ * edges queued while the loop was busy are each judged right.
  *
  * A chip that is missing or a line that is busy is retried every
  * retry_interval; MQTT sensors are not affected.
