@@ -63,6 +63,7 @@ static void test_every_subcommand_has_help(void **state)
                 "alerts --help",   "ack --help",           "resolve --help",       "test-alert --help",
                 "residents --help", "contacts --help",     "links --help",         "sensors --help",
                 "residents add --help", "residents edit --help", "links remove --help", "sensors list --help",
+                "water --help",    "residents settings --help",
         };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {
                 int r = ctl(false, "%s", cmds[i]);
