@@ -283,6 +283,8 @@ static void test_reload_with_a_broken_file_keeps_running_on_the_old_settings(voi
                          0);
         assert_int_equal(kill(daemon_pid(f), SIGHUP), 0);
         assert_int_equal(harness_child_wait_line(f->daemon, "Not reloading", WAIT), 0);
+        /* The problems follow that line: wait for the last one before counting. */
+        assert_int_equal(harness_child_wait_line(f->daemon, "shouwang.conf:7: [mqtt] keepalive = soon", WAIT), 0);
         /* Every problem, each with file and line, in the log an admin reads. */
         assert_int_equal(harness_count_lines(f->log,
                                              "shouwang.conf:3: [general] unknown key 'gatway' — did you "
