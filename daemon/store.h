@@ -258,3 +258,69 @@ int store_resident_setting_set(Store *s, const char *resident_id, const char *ke
 /* Every setting, of one resident or (resident_id NULL) of all, ordered by resident id then key. */
 typedef int (*store_setting_cb)(const char *resident_id, const char *key, const char *value, void *userdata);
 int store_resident_settings_foreach(Store *s, const char *resident_id, store_setting_cb cb, void *userdata);
+
+/* ---- what lets the rules survive a restart (store-state.c) ------------------------------------------------- */
+
+/* Water use of a meter in one half-hour slot (slot = wall seconds / 1800), in millilitres. */
+struct store_water_slot {
+        int64_t sensor_num;
+        int64_t slot;
+        int64_t ml;
+};
+
+/* One piece of rule state: subject 'R201', 'building:B17' or 'sensor:12'; rule and key name the value. */
+struct store_rule_state {
+        const char *subject, *rule, *key;
+        int64_t value;
+};
+
+/* A pulse meter's running count of pulses (sensor_health.counter). */
+struct store_counter {
+        int64_t sensor_num;
+        int64_t counter;
+};
+
+/*
+ * The daemon's group commit: everything batched since the last one, in one
+ * transaction with synchronous=NORMAL (a power cut may lose the last batch,
+ * never corrupt the file; alerts commit with FULL on their own). Events are
+ * appended; health rows, last activity, water slots, rule state and counters
+ * replace what is stored (a slot carries its use so far, not a delta). Rows
+ * for a sensor or resident removed meanwhile are skipped. Any list may be
+ * empty. Returns 0, or -errno with nothing saved (store_error() says why).
+ */
+struct store_group {
+        const struct sensor_event *events;
+        size_t n_events;
+        const struct store_health_update *health;
+        size_t n_health;
+        const struct store_activity *activity;
+        size_t n_activity;
+        const struct store_water_slot *slots;
+        size_t n_slots;
+        const struct store_rule_state *states;
+        size_t n_states;
+        const struct store_counter *counters;
+        size_t n_counters;
+};
+int store_group_commit(Store *s, const struct store_group *g);
+
+/* One meter's slots from_slot..to_slot (inclusive), oldest first. A negative return from cb stops the walk
+ * and is returned. Reading years of history by meter and range stays an index lookup. */
+typedef int (*store_water_slot_cb)(const struct store_water_slot *w, void *userdata);
+int store_water_slots_foreach(Store *s, int64_t sensor_num, int64_t from_slot, int64_t to_slot,
+                              store_water_slot_cb cb, void *userdata);
+/* The newest slot stored for a meter: 0, or -ENOENT when it has none. */
+int store_water_slot_last(Store *s, int64_t sensor_num, int64_t *ret_slot);
+
+/* Every rule_state row (strings valid during the call). */
+typedef int (*store_rule_state_cb)(const struct store_rule_state *st, void *userdata);
+int store_rule_state_foreach(Store *s, store_rule_state_cb cb, void *userdata);
+
+/* A sensor's pulse counter (0 while none was kept); -ENOENT if there is no such sensor. */
+int store_sensor_counter_get(Store *s, const char *sensor_id, int64_t *ret);
+
+/* Open alerts' (resident or building, rule, severity), for rules_restore_open_alert_severity(). */
+typedef int (*store_open_alert_severity_cb)(const char *resident_id, const char *building_id, const char *rule,
+                                            const char *severity, void *userdata);
+int store_open_alerts_severity_foreach(Store *s, store_open_alert_severity_cb cb, void *userdata);

@@ -864,6 +864,7 @@ const char *const templates_text_keys[] = {
         "night_wandering.repeated",
         "building_door",
         "building_door.held_open",
+        "building_door.lock_fault",
         "sensor_offline",
         "sensor_offline.silent",
         "sensor_offline.unavailable",

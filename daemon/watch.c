@@ -3,6 +3,8 @@
 
 #include "daemon/watch-internal.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <search.h>
 
 #include "daemon/log.h"
@@ -12,6 +14,10 @@
 
 #define EVENT_BATCH_MAX 1024
 #define LOGGED_TOPICS_MAX 1024
+/* Water slots given back to the engine at load: its 25 hours of hourly use and 48 half-hours of flow, and a
+ * half-hour over (slot = wall seconds / 1800). */
+#define RESTORE_SLOTS 53
+#define SLOT_SECONDS 1800
 
 struct sensor_rt {
         uint32_t num;
@@ -22,6 +28,9 @@ struct sensor_rt {
         bool wired;
         struct sensor_health health;
         bool dirty;
+        double litres_per_pulse; /* a pulse meter's */
+        int64_t counter;         /* its pulses so far (sensor_health.counter) */
+        bool counter_dirty;
 };
 
 struct name_index {
@@ -57,6 +66,11 @@ struct Watch {
 
         struct sensor_event *pending;
         size_t n_pending, alloc_pending;
+        /* What the rules want kept, until the next group commit (a later update replaces an earlier one). */
+        struct store_water_slot *slots;
+        size_t n_slots, alloc_slots;
+        struct rule_state_update *states;
+        size_t n_states, alloc_states;
         sd_event_source *commit_timer, *rules_timer;
         struct rule_output out;
         bool synced;
@@ -216,6 +230,8 @@ Watch *watch_free(Watch *w)
         sd_event_source_disable_unref(w->rules_timer);
         rule_output_done(&w->out);
         free(w->pending);
+        free(w->slots);
+        free(w->states);
         for (size_t i = 0; i < w->n_logged_topics; i++)
                 free(w->logged_topics[i]);
         free(w->logged_topics);
@@ -242,64 +258,100 @@ static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
 
 /* ---- group commit ------------------------------------------------------------------------------------------- */
 
+/* The text subject of a rule state row: 'R201', 'building:B17', 'sensor:12'. NULL if the index is unknown or
+ * on OOM. */
+static char *state_subject(Watch *w, const struct rule_state_update *u)
+{
+        char *t = NULL;
+
+        switch (u->kind) {
+        case RULE_STATE_RESIDENT:
+                return u->subject < w->residents.n ? strdup(w->residents.names[u->subject]) : NULL;
+        case RULE_STATE_BUILDING:
+                if (u->subject >= w->buildings.n || asprintf(&t, "building:%s", w->buildings.names[u->subject]) < 0)
+                        return NULL;
+                return t;
+        case RULE_STATE_SENSOR:
+                if (asprintf(&t, "sensor:%" PRIu32, u->subject) < 0)
+                        return NULL;
+                return t;
+        case _RULE_STATE_SUBJECT_MAX:
+                break;
+        }
+        return NULL;
+}
+
+/*
+ * The group commit: events, sensor health, last activity, pulse counters, water slots and rule state, in one
+ * transaction (store_group_commit()). A batch that cannot be saved is dropped after saying so: events and
+ * this state are history and bookkeeping, not alerts, and a full disk must not grow our memory.
+ */
 int watch_flush(Watch *w)
 {
-        int r, ret = 0;
+        struct store_group g = { .events = w->pending, .n_events = w->n_pending };
+        _cleanup_free_ struct store_health_update *u = NULL;
+        _cleanup_free_ struct store_activity *a = NULL;
+        _cleanup_free_ struct store_counter *c = NULL;
+        _cleanup_free_ struct store_rule_state *st = NULL;
+        size_t n_health = 0, n_activity = 0, n_counters = 0;
+        int r;
 
-        if (w->n_pending) {
-                r = store_events_append(w->store, w->pending, w->n_pending);
-                if (r < 0) {
-                        /* Events are history, not alerts: say so loudly and carry on. */
-                        log_error("Could not save %zu sensor events: %s", w->n_pending, store_error(w->store));
-                        ret = r;
-                }
-                w->n_pending = 0;
+        for (size_t i = 0; i < w->n_sensors; i++) {
+                n_health += w->sensors[i].dirty;
+                n_counters += w->sensors[i].counter_dirty;
         }
-
-        size_t n = 0;
-        for (size_t i = 0; i < w->n_sensors; i++)
-                n += w->sensors[i].dirty;
-        if (n) {
-                _cleanup_free_ struct store_health_update *u = calloc(n, sizeof(*u));
-                size_t k = 0;
-                if (!u)
-                        return -ENOMEM;
-                for (size_t i = 0; i < w->n_sensors; i++)
-                        if (w->sensors[i].dirty) {
-                                u[k].num = w->sensors[i].num;
-                                u[k].health = w->sensors[i].health;
-                                k++;
-                                w->sensors[i].dirty = false;
-                        }
-                r = store_health_update_many(w->store, u, k);
-                if (r < 0) {
-                        log_error("Could not save sensor health: %s", store_error(w->store));
-                        ret = r;
-                }
-        }
-
-        n = 0;
         for (size_t i = 0; i < w->residents.n; i++)
-                n += w->activity_dirty[i];
-        if (n) {
-                _cleanup_free_ struct store_activity *a = calloc(n, sizeof(*a));
-                size_t k = 0;
-                if (!a)
-                        return -ENOMEM;
-                for (size_t i = 0; i < w->residents.n; i++)
-                        if (w->activity_dirty[i]) {
-                                a[k].resident_id = w->residents.names[i];
-                                a[k].at = w->last_activity[i];
-                                k++;
-                                w->activity_dirty[i] = false;
-                        }
-                r = store_activity_set_many(w->store, a, k);
-                if (r < 0) {
-                        log_error("Could not save last activity: %s", store_error(w->store));
-                        ret = r;
-                }
+                n_activity += w->activity_dirty[i];
+        if (!w->n_pending && !n_health && !n_activity && !n_counters && !w->n_slots && !w->n_states)
+                return 0;
+
+        u = calloc(n_health + 1, sizeof(*u));
+        a = calloc(n_activity + 1, sizeof(*a));
+        c = calloc(n_counters + 1, sizeof(*c));
+        st = calloc(w->n_states + 1, sizeof(*st));
+        if (!u || !a || !c || !st)
+                return log_oom();
+        for (size_t i = 0; i < w->n_sensors; i++) {
+                struct sensor_rt *x = &w->sensors[i];
+                if (x->dirty)
+                        u[g.n_health++] = (struct store_health_update){ .num = x->num, .health = x->health };
+                if (x->counter_dirty)
+                        c[g.n_counters++] = (struct store_counter){ .sensor_num = x->num, .counter = x->counter };
         }
-        return ret;
+        for (size_t i = 0; i < w->residents.n; i++)
+                if (w->activity_dirty[i])
+                        a[g.n_activity++] = (struct store_activity){ .resident_id = w->residents.names[i],
+                                                                     .at = w->last_activity[i] };
+        for (size_t i = 0; i < w->n_states; i++) {
+                const struct rule_state_update *x = &w->states[i];
+                char *subject = state_subject(w, x);
+                if (!subject)
+                        continue; /* a subject gone with a roster change: nothing to keep */
+                st[g.n_states++] = (struct store_rule_state){
+                        .subject = subject, .rule = rule_id_to_string(x->rule), .key = x->key, .value = x->value
+                };
+        }
+        g.health = u;
+        g.activity = a;
+        g.counters = c;
+        g.slots = w->slots;
+        g.n_slots = w->n_slots;
+        g.states = st;
+
+        r = store_group_commit(w->store, &g);
+        if (r < 0)
+                /* Say it loudly and carry on. */
+                log_error("Could not save %zu sensor events and the state that goes with them: %s", w->n_pending,
+                          store_error(w->store));
+
+        for (size_t i = 0; i < g.n_states; i++)
+                free((char *)st[i].subject);
+        for (size_t i = 0; i < w->n_sensors; i++)
+                w->sensors[i].dirty = w->sensors[i].counter_dirty = false;
+        for (size_t i = 0; i < w->residents.n; i++)
+                w->activity_dirty[i] = false;
+        w->n_pending = w->n_slots = w->n_states = 0;
+        return r;
 }
 
 static int on_commit(sd_event_source *s, uint64_t usec, void *userdata)
@@ -358,6 +410,58 @@ static char *params_json(const struct decision_params *p)
                      (unsigned long long)(p->duration / USEC_PER_SEC), p->litres, p->count, p->lives_alone) < 0)
                 return NULL;
         return s;
+}
+
+static bool grow_array(void **p, size_t *alloc, size_t need, size_t size)
+{
+        if (need <= *alloc)
+                return true;
+        size_t n = *alloc ? *alloc * 2 : 64;
+        void *q = realloc(*p, n * size);
+        if (!q)
+                return false;
+        *p = q;
+        *alloc = n;
+        return true;
+}
+
+/* Water slots and rule state from the rules, until the group commit; a later update replaces an earlier one. */
+static void keep_for_store(Watch *w)
+{
+        for (size_t i = 0; i < w->out.n_slots; i++) {
+                const struct water_slot_update *x = &w->out.slots[i];
+                struct store_water_slot v = {
+                        .sensor_num = x->sensor,
+                        .slot = (int64_t)(x->slot_wall / (SLOT_SECONDS * USEC_PER_SEC)),
+                        .ml = x->litres > 0 ? llround(x->litres * 1000) : 0,
+                };
+                size_t j = w->n_slots;
+                while (j > 0 && (w->slots[j - 1].sensor_num != v.sensor_num || w->slots[j - 1].slot != v.slot))
+                        j--;
+                if (j > 0)
+                        w->slots[j - 1] = v;
+                else if (grow_array((void **)&w->slots, &w->alloc_slots, w->n_slots + 1, sizeof(*w->slots)))
+                        w->slots[w->n_slots++] = v;
+                else
+                        log_oom();
+        }
+        for (size_t i = 0; i < w->out.n_states; i++) {
+                const struct rule_state_update *x = &w->out.states[i];
+                size_t j = w->n_states;
+                while (j > 0 && (w->states[j - 1].kind != x->kind || w->states[j - 1].subject != x->subject ||
+                                 w->states[j - 1].rule != x->rule || w->states[j - 1].key != x->key))
+                        j--;
+                if (j > 0)
+                        w->states[j - 1] = *x;
+                else if (grow_array((void **)&w->states, &w->alloc_states, w->n_states + 1, sizeof(*w->states)))
+                        w->states[w->n_states++] = *x;
+                else
+                        log_oom();
+        }
+        if (w->out.n_slots || w->out.n_states)
+                arm_commit(w);
+        w->out.n_slots = 0;
+        w->out.n_states = 0;
 }
 
 static void handle_decisions(Watch *w)
@@ -422,7 +526,7 @@ static void handle_decisions(Watch *w)
                            (d->flags & DECISION_UNKNOWN_STATE) ? " (sensors offline: state unknown)" : "");
         }
         w->out.n = 0;
-        w->out.n_slots = 0; /* water slots are stored by the water work (issue 11) */
+        keep_for_store(w);
 }
 
 static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -485,8 +589,13 @@ static void update_health(struct sensor_rt *s, const struct sensor_event *e)
         case EVENT_CO:
         case EVENT_WATER_FLOW:
         case EVENT_WATER_TOTAL:
-                /* "type=value": restored as a state-only event after a restart. */
-                snprintf(state, sizeof(state), "%s=%g", event_type_to_string(e->type), e->value);
+        case EVENT_LOCK_FAULT:
+                /* "type=value": restored as a state-only event after a restart. Exact (a meter's total must
+                 * come back to the millilitre, %g would keep 6 digits). A door that reports its contact and
+                 * its lock keeps the contact: whether it is open matters more after a restart. */
+                if (e->type == EVENT_LOCK_FAULT && s->health.state && startswith(s->health.state, "contact="))
+                        break;
+                snprintf(state, sizeof(state), "%s=%.15g", event_type_to_string(e->type), e->value);
                 free(s->health.state);
                 s->health.state = strdup(state);
                 break;
@@ -551,6 +660,11 @@ void watch_event(Watch *w, const struct sensor_event *ev)
         if (s->resident >= 0 && event_is_activity(&e)) {
                 w->last_activity[s->resident] = e.wall;
                 w->activity_dirty[s->resident] = true;
+        }
+        if (e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value)) {
+                /* The meter's own count, like the dial on it; kept across restarts in sensor_health.counter. */
+                s->counter += llround(e.value / s->litres_per_pulse);
+                s->counter_dirty = true;
         }
 
         if (w->n_pending == w->alloc_pending) {
@@ -705,7 +819,13 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
                 w->by_num_size = ns;
         }
         s = &w->sensors[w->n_sensors];
-        *s = (struct sensor_rt){ .num = (uint32_t)x->num, .kind = kind, .wired = src.type == SOURCE_GPIO };
+        *s = (struct sensor_rt){
+                .num = (uint32_t)x->num,
+                .kind = kind,
+                .wired = src.type == SOURCE_GPIO,
+                .litres_per_pulse = src.litres_per_pulse > 0 ? src.litres_per_pulse : 1, /* as gpio.c counts */
+                .counter = x->counter,
+        };
         s->id = strdup(x->id);
         s->health = x->health;
         s->health.state = x->health.state ? strdup(x->health.state) : NULL;
@@ -754,16 +874,106 @@ static int restore_activity(const char *resident_id, usec_t at, void *userdata)
         return rules_restore_activity(w->rules, i, at, &now);
 }
 
-static int restore_open_alert(const char *resident_id, const char *building_id, const char *rule, void *userdata)
+static int restore_open_alert(const char *resident_id, const char *building_id, const char *rule,
+                              const char *severity, void *userdata)
 {
         struct load_ctx *c = userdata;
         int res = resident_id ? name_index_find(&c->w->residents, resident_id) : -1;
         int b = building_id ? name_index_find(&c->w->buildings, building_id) : -1;
-        int id = rule_id_from_string(rule);
+        int id = rule_id_from_string(rule), sev = severity_from_string(severity);
 
         if (id < 0 || (resident_id && res < 0))
                 return 0; /* a test alert, or a resident no longer in the roster */
-        return rules_restore_open_alert(c->w->rules, res, b, id);
+        if (sev < 0)
+                return rules_restore_open_alert(c->w->rules, res, b, id);
+        return rules_restore_open_alert_severity(c->w->rules, res, b, id, sev);
+}
+
+struct slot_ctx {
+        Watch *w;
+        uint32_t num;
+};
+
+static int restore_slot(const struct store_water_slot *x, void *userdata)
+{
+        struct slot_ctx *c = userdata;
+
+        (void)rules_restore_water_slot(c->w->rules, c->num, (usec_t)x->slot * SLOT_SECONDS * USEC_PER_SEC,
+                                       (double)x->ml / 1000);
+        return 0;
+}
+
+/*
+ * The water use the rules need: the last RESTORE_SLOTS half-hours of each meter. With a synchronised clock,
+ * those before now; without one, the newest stored (the engine places them when the clock is set, and
+ * drops what lies in its future). One index range per meter, however many years the table holds.
+ */
+static int restore_water_slots(Watch *w, const struct rules_clock *now)
+{
+        for (size_t i = 0; i < w->n_sensors; i++) {
+                struct sensor_rt *s = &w->sensors[i];
+                struct slot_ctx c = { .w = w, .num = s->num };
+                int64_t last;
+                int r;
+
+                if (s->kind != SENSOR_WATER_METER)
+                        continue;
+                if (now->synced)
+                        last = (int64_t)(now->wall / (SLOT_SECONDS * USEC_PER_SEC));
+                else {
+                        r = store_water_slot_last(w->store, s->num, &last);
+                        if (r == -ENOENT)
+                                continue;
+                        if (r < 0)
+                                return r;
+                }
+                r = store_water_slots_foreach(w->store, s->num, last - RESTORE_SLOTS + 1, last, restore_slot, &c);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A rule_state row back into the engine; rows of subjects gone from the roster, or that this version does
+ * not know, are left alone. */
+static int restore_state(const struct store_rule_state *x, void *userdata)
+{
+        Watch *w = userdata;
+        enum rule_state_subject kind;
+        int rule = rule_id_from_string(x->rule), i;
+        uint32_t subject;
+        const char *p;
+
+        if (rule < 0)
+                return 0;
+        if ((p = startswith(x->subject, "sensor:"))) {
+                char *end;
+                unsigned long n;
+                errno = 0;
+                n = strtoul(p, &end, 10);
+                if (errno || end == p || *end || n > UINT32_MAX || !sensor_by_num(w, (uint32_t)n))
+                        return 0;
+                kind = RULE_STATE_SENSOR;
+                subject = (uint32_t)n;
+        } else if ((p = startswith(x->subject, "building:"))) {
+                i = name_index_find(&w->buildings, p);
+                if (i < 0)
+                        return 0;
+                kind = RULE_STATE_BUILDING;
+                subject = (uint32_t)i;
+        } else {
+                i = name_index_find(&w->residents, x->subject);
+                if (i < 0)
+                        return 0;
+                kind = RULE_STATE_RESIDENT;
+                subject = (uint32_t)i;
+        }
+        i = rules_restore_state(w->rules, kind, subject, rule, x->key, x->value);
+        if (i == -ENOMEM)
+                return i;
+        if (i < 0)
+                log_debug("Rule state %s/%s/%s = %" PRId64 " not used", x->subject, x->rule, x->key, x->value);
+        return 0;
 }
 
 static int count_sensor(const struct store_sensor *x, void *userdata)
@@ -823,7 +1033,7 @@ int watch_load(Watch *w)
         if (r >= 0)
                 r = store_activity_foreach(w->store, restore_activity, &c);
         if (r >= 0)
-                r = store_open_alerts_foreach(w->store, restore_open_alert, &c);
+                r = store_open_alerts_severity_foreach(w->store, restore_open_alert, &c);
         settings_done(&c);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the roster: %s", store_error(w->store)[0] ? store_error(w->store) : "%m");
@@ -842,6 +1052,15 @@ int watch_load(Watch *w)
                                           .value = value, .mono = now.mono, .wall = s->health.last_seen };
                 (void)rules_restore_event(w->rules, &e, &now);
         }
+        /* After each sensor's state: a tap run or a door opened at night continues only where the
+         * sensor's own state agrees. */
+        r = restore_water_slots(w, &now);
+        if (r >= 0)
+                r = store_rule_state_foreach(w->store, restore_state, w);
+        if (r < 0)
+                /* Watching without it is better than not watching: timers start again from now. */
+                log_error_errno(r, "Cannot restore water use and rule state, the rules start afresh: %s",
+                                store_error(w->store));
 
         r = watch_topics_finish(w->topics, &w->subs, &w->n_subs);
         if (r < 0)

@@ -84,6 +84,14 @@ void alarm_decision(Rules *r, const struct sensor *x, enum rule_id rule, const s
         }
 }
 
+/* The building door's lock reports a fault: info to the building-group leader, like a door held open. */
+void lock_fault_decision(Rules *r, const struct sensor *x, const struct now_ctx *n, struct rule_decision *d)
+{
+        decision_init(r, d, DECISION_RAISE, RULE_BUILDING_DOOR, SEVERITY_INFO, -1, sensor_building(r, x), x->num);
+        decision_key(d, "building_door.lock_fault");
+        d->flags = DECISION_GROUP_LEADER;
+}
+
 /* ---- safety and sensor health, for residents and common areas alike ------------------------------------ */
 
 static bool kind_is_activity(enum sensor_kind k)
@@ -368,14 +376,35 @@ static int morning_evaluate(Rules *r, uint32_t i, const struct resident_view *v,
                 if (k < 0)
                         return k;
         }
-        if (x->morning_done == day)
-                return 0;
-        x->morning_done = day;
-
-        /* A deadline from before the clock could be trusted (boot, jump) is not caught up on. */
-        if (w <= r->trusted_since)
-                return 0;
         usec_t start = local_time_at(r, day, s->wake_start_min);
+        if (x->morning_done == day) {
+                /* Judged already (before a restart, too). An alert of this morning still open in the store
+                 * is continued, so that getting up later gives its CLEAR. */
+                if ((x->subj.st[RULE_MORNING_CHECK] & RS_RESTORED) && act_wall < start) {
+                        struct rule_decision d;
+                        decision_init(r, &d, DECISION_RAISE, RULE_MORNING_CHECK, SEVERITY_WARNING, (int)i,
+                                      x->building, -1);
+                        return rule_raise(r, &x->subj, n, &d, false, out);
+                }
+                return 0;
+        }
+        /* The store said which day was judged last, and today's deadline passed while we were down:
+         * judge it now, from the activity we know of. */
+        bool catch_up = (x->rflags & RF_MORNING_RESTORED) && x->morning_done && x->morning_done < day &&
+                        day == n->date;
+        x->rflags &= (uint8_t)~RF_MORNING_RESTORED;
+        x->morning_done = day;
+        k = out_push_state(out, RULE_STATE_RESIDENT, i, SK_MORNING_JUDGED, day);
+        if (k < 0)
+                return k;
+
+        /* A deadline from before the clock could be trusted (boot, jump) is not caught up on, unless the
+         * store vouches that the day before was watched. */
+        if (w <= r->trusted_since && !catch_up)
+                return 0;
+        if (catch_up)
+                /* No activity known at all is no activity in the window; the start of the engine is not one. */
+                act_wall = x->last_activity == SECS_UNKNOWN ? 0 : wall_of_mono(n, x->last_activity);
         if (resident_away(r, x, n, start, w, NULL, NULL))
                 return 0;
         if (act_wall >= start)
@@ -408,6 +437,12 @@ static int doors_evaluate(Rules *r, uint32_t i, const struct now_ctx *n, bool aw
         if (night && x->night != night_id) {
                 x->night = night_id;
                 x->openings = 0;
+                rule_forget(&x->subj, RULE_NIGHT_WANDERING); /* each night is its own episode */
+                if (s->night_wandering) {
+                        k = resident_night_told(r, i, out);
+                        if (k < 0)
+                                return k;
+                }
         }
         for (int32_t j = x->subj.first_sensor; j >= 0; j = r->sensors[j].next) {
                 struct sensor *d = &r->sensors[j];
@@ -470,7 +505,12 @@ static int doors_evaluate(Rules *r, uint32_t i, const struct now_ctx *n, bool aw
                 dd.params.duration = secs_to_usec((int64_t)n->s - wander_open->since);
         } else
                 decision_key(&dd, "night_wandering.repeated");
-        return rule_raise(r, &x->subj, n, &dd, false, out);
+        bool told = rule_latched(&x->subj, RULE_NIGHT_WANDERING);
+        k = rule_raise(r, &x->subj, n, &dd, false, out);
+        /* Told tonight: kept, so that a restart does not tell the same night again. */
+        if (k >= 0 && !told && rule_latched(&x->subj, RULE_NIGHT_WANDERING))
+                k = resident_night_told(r, i, out);
+        return k;
 }
 
 static secs_t signal_last(const struct resident *x, enum rule_signal sig)
@@ -608,8 +648,8 @@ int building_evaluate(Rules *r, uint32_t b, const struct now_ctx *n, struct rule
         struct building *x = &r->buildings[b];
         const struct rules_settings *s = &r->defaults;
         int64_t due = INT64_MAX, held = dur_s(s->building_door_held_after);
-        struct sensor *open_long = NULL;
-        bool any_open = false, any_meter = false;
+        struct sensor *open_long = NULL, *faulty = NULL;
+        bool any_open = false, any_meter = false, any_fault = false;
         int k;
 
         k = safety_evaluate(r, &x->subj, -1, (int)b, s, n, NULL, out, &due);
@@ -619,6 +659,11 @@ int building_evaluate(Rules *r, uint32_t b, const struct now_ctx *n, struct rule
         for (int32_t j = x->subj.first_sensor; j >= 0; j = r->sensors[j].next) {
                 struct sensor *d = &r->sensors[j];
                 any_meter = any_meter || sensor_is_water(d);
+                if (d->kind == SENSOR_DOOR && (d->flags2 & SF2_LOCK_FAULT)) {
+                        any_fault = true; /* a stale one only keeps "cleared" from being said */
+                        if (!(d->flags2 & SF2_LOCK_STALE) && !faulty)
+                                faulty = d;
+                }
                 if (d->kind != SENSOR_DOOR || !(d->flags & SF_ACTIVE))
                         continue;
                 any_open = true;
@@ -637,7 +682,12 @@ int building_evaluate(Rules *r, uint32_t b, const struct now_ctx *n, struct rule
                 d.params.since_wall = wall_of_mono(n, open_long->since);
                 d.params.duration = secs_to_usec((int64_t)n->s - open_long->since);
                 k = rule_raise(r, &x->subj, n, &d, false, out);
-        } else if (!any_open)
+        } else if (faulty) {
+                /* Held open says more ("close it"); a lock fault on a shut door is its own news. */
+                struct rule_decision d;
+                lock_fault_decision(r, faulty, n, &d);
+                k = rule_raise(r, &x->subj, n, &d, false, out);
+        } else if (!any_open && !any_fault)
                 k = rule_clear(r, &x->subj, RULE_BUILDING_DOOR, -1, (int)b, out);
         if (k >= 0 && any_meter)
                 k = water_evaluate_abnormal(r, &x->subj, -1, (int)b, n, out, &due);

@@ -47,6 +47,7 @@ enum {
         RS_RESTORED = 1 << 2,   /* open from the store: the first evaluation continues it silently */
         RS_TOLD_RAISE = 1 << 3, /* the last thing told was a RAISE, so a CLEAR may follow */
         RS_SEV_SHIFT = 4,       /* 2 bits: the severity told for this episode */
+        RS_SEV_KNOWN = 1 << 6,  /* restored with the open alert's severity (in the SEV bits) */
 };
 
 struct subject {
@@ -76,6 +77,11 @@ struct resident {
         int32_t night;            /* yyyymmdd of the night the openings count belongs to */
         uint8_t openings;
         bool lives_alone;
+        uint8_t rflags;           /* RF_* */
+};
+
+enum {
+        RF_MORNING_RESTORED = 1 << 0, /* morning_done came from the store: today's deadline may be caught up on */
 };
 
 struct building {
@@ -104,6 +110,8 @@ enum {
          * said). A live GPIO read, a fresh message and our own stored state are
          * not stale. */
         SF2_STALE = 1 << 3,
+        SF2_LOCK_FAULT = 1 << 4, /* a door's lock reports a fault (not fully locked) */
+        SF2_LOCK_STALE = 1 << 5, /* ...known from a retained message only: never raised for that alone */
 };
 
 struct sensor {
@@ -178,11 +186,32 @@ struct away {
 
 /* ---- restored before the clock was synchronised -------------------------------------------------------- */
 
+enum {
+        PENDING_ACTIVITY, /* placed as soon as the clock is synchronised */
+        PENDING_SLOT,     /* these two at the first tick or event with a synchronised clock */
+        PENDING_STATE,
+};
+
 struct pending_restore {
-        int32_t index; /* resident for activity, meter for a water slot */
-        bool water;
-        usec_t wall;
-        double litres;
+        int32_t index;  /* resident (activity), meter (slot), sensor (state) */
+        uint8_t kind;   /* PENDING_* */
+        uint8_t key;    /* state: enum state_key */
+        usec_t wall;    /* activity, the slot's start, or the state's value */
+        double litres;  /* slot */
+};
+
+/* ---- rule state for the store (rules-state.c) ----------------------------------------------------------- */
+
+/* The keys of struct rule_state_update (rules.h has the table). */
+enum state_key {
+        SK_TAP_RUN_START,
+        SK_TAP_LAST_FLOW,
+        SK_TAP_RUN_ML,
+        SK_TAP_TOTAL_ML,
+        SK_DOOR_OPENED_AT,
+        SK_NIGHT,
+        SK_MORNING_JUDGED,
+        _SK_MAX,
 };
 
 /* ---- the engine ---------------------------------------------------------------------------------------- */
@@ -261,10 +290,19 @@ struct resident_view {
         bool has_meter;
 };
 
+/* rules-state.c */
+int out_push_state(struct rule_output *o, enum rule_state_subject kind, uint32_t subject, enum state_key key,
+                   int64_t value);
+int resident_night_told(Rules *r, uint32_t i, struct rule_output *out);
+void state_place_restored(Rules *r, const struct now_ctx *n, size_t from, size_t to);
+
 /* rules-settings.c */
 bool rules_settings_equal(const struct rules_settings *a, const struct rules_settings *b);
 
 /* rules.c */
+int grow(void **p, size_t *alloc, size_t need, size_t size);
+int push_pending(Rules *r, const struct pending_restore *p);
+struct sensor *sensor_by_num(Rules *r, uint32_t num);
 struct subject *subject_get(Rules *r, int resident, int building);
 const struct rules_settings *subject_settings(Rules *r, int resident);
 void heap_set(Rules *r, uint32_t subject, usec_t due);
@@ -289,6 +327,7 @@ static inline secs_t resident_last(const Rules *r, secs_t t)
 
 /* rules-eval.c */
 void alarm_decision(Rules *r, const struct sensor *x, enum rule_id rule, const struct now_ctx *n, struct rule_decision *d);
+void lock_fault_decision(Rules *r, const struct sensor *x, const struct now_ctx *n, struct rule_decision *d);
 int resident_evaluate(Rules *r, uint32_t i, const struct now_ctx *n, struct rule_output *out, usec_t *ret_due);
 int building_evaluate(Rules *r, uint32_t b, const struct now_ctx *n, struct rule_output *out, usec_t *ret_due);
 bool resident_away(Rules *r, const struct resident *res, const struct now_ctx *n, usec_t from_wall, usec_t to_wall,
@@ -318,5 +357,12 @@ int water_evaluate_abnormal(Rules *r, struct subject *subj, int resident, int bu
 bool meter_fresh(Rules *r, const struct meter *m, const struct now_ctx *n);
 void water_housekeeping(Rules *r, const struct now_ctx *n, struct rule_output *out);
 int water_place_restored(Rules *r, const struct now_ctx *n);
+int meter_run_told(Rules *r, struct meter *m, const struct now_ctx *n, bool flowed, struct rule_output *out);
+int64_t meter_pulse_gap(Rules *r, const struct meter *m);
+enum {
+        MF_PULSES = 1 << 5,        /* counts pulses (a GPIO meter) */
+        MF_ENDED_UNKNOWN = 1 << 6, /* the last run ended because the meter fell silent, not because flow stopped */
+        MF_RUN_TOLD = 1 << 7,      /* the run's state was emitted for the store and not yet ended there */
+};
 void meter_restore_total(Rules *r, struct meter *m, double total, secs_t at);
 int water_restore_slot(Rules *r, uint32_t meter, usec_t slot_wall, double litres, const struct now_ctx *n);

@@ -28,11 +28,6 @@
 /* Readings closer than this with the same total are duplicates (a resent telegram). */
 #define DUPLICATE_WITHIN 5
 
-enum {
-        MF_PULSES = 1 << 5,        /* counts pulses (a GPIO meter) */
-        MF_ENDED_UNKNOWN = 1 << 6, /* the last run ended because the meter fell silent, not because flow stopped */
-};
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
         int64_t q = a / b;
@@ -250,6 +245,46 @@ static int64_t pulse_gap(const struct meter *m, const struct rules_settings *s)
         return gap < 60 ? 60 : gap > 24 * 3600 ? 24 * 3600 : (int64_t)ceil(gap);
 }
 
+int64_t meter_pulse_gap(Rules *r, const struct meter *m)
+{
+        return pulse_gap(m, meter_settings(r, m));
+}
+
+/*
+ * Tell the store about a flat's run of flow (rule_state), so that a restart
+ * continues it from its real start: while it runs, at every flow (the daemon
+ * writes the last value of each key per group commit); once when it ends.
+ */
+int meter_run_told(Rules *r, struct meter *m, const struct now_ctx *n, bool flowed, struct rule_output *out)
+{
+        const struct sensor *x = meter_sensor(r, m);
+        int k;
+
+        if (x->owner < 0)
+                return 0; /* no tap rule for a common-area meter */
+        if (!(m->flags & MF_RUNNING)) {
+                if (!(m->flags & MF_RUN_TOLD))
+                        return 0;
+                m->flags &= (uint8_t)~MF_RUN_TOLD;
+                return out_push_state(out, RULE_STATE_SENSOR, x->num, SK_TAP_RUN_START, 0);
+        }
+        if (!flowed || !n->wall_ok)
+                return 0; /* wall times only from a synchronised clock; the next flow tells it */
+        uint32_t num = x->num;
+        int64_t start = (int64_t)wall_of_mono(n, m->run_start), last = (int64_t)wall_of_mono(n, m->last_flow);
+        k = out_push_state(out, RULE_STATE_SENSOR, num, SK_TAP_RUN_START, start);
+        if (k >= 0)
+                k = out_push_state(out, RULE_STATE_SENSOR, num, SK_TAP_LAST_FLOW, last);
+        if (k >= 0)
+                k = out_push_state(out, RULE_STATE_SENSOR, num, SK_TAP_RUN_ML, llround((double)m->run_litres * 1000));
+        if (k >= 0 && (m->flags & MF_HAVE_TOTAL) && !(m->flags & MF_PULSES))
+                k = out_push_state(out, RULE_STATE_SENSOR, num, SK_TAP_TOTAL_ML, llround(m->total * 1000));
+        if (k < 0)
+                return k;
+        m->flags |= MF_RUN_TOLD;
+        return 0;
+}
+
 static void run_flow(struct meter *m, secs_t start, secs_t now, double litres, bool *activity)
 {
         if (!(m->flags & MF_RUNNING)) {
@@ -348,7 +383,11 @@ static int total_reading(Rules *r, struct meter *m, const struct sensor_event *e
                         ring_flow(m, dt <= FLOW_SPAN_MAX ? prev : now, now);
                 }
                 *ret_used_at = now;
-                flowing = known && dt > 0 && dt <= TOTAL_RUN_MAX_INTERVAL && delta / (double)dt * 60 >= s->tap_min_flow;
+                /* Two telegrams in the same second give no rate: a run going on goes on. */
+                if (dt > 0)
+                        flowing = known && dt <= TOTAL_RUN_MAX_INTERVAL && delta / (double)dt * 60 >= s->tap_min_flow;
+                else
+                        flowing = (m->flags & MF_RUNNING) && m->last_flow == prev;
         }
         if (flowing) {
                 bool continues = (m->flags & MF_RUNNING) && m->last_flow == prev;
@@ -370,7 +409,8 @@ int water_event(Rules *r, struct sensor *x, const struct sensor_event *e, const 
         struct meter *m = &r->meters[x->meter];
         struct resident *res = x->owner >= 0 ? &r->residents[x->owner] : NULL;
         bool fresh = !restoring && !event_is_state_only(e);
-        secs_t used_at = SECS_UNKNOWN;
+        secs_t used_at = SECS_UNKNOWN, last_flow = m->last_flow;
+        bool was_running = m->flags & MF_RUNNING;
         int k = 0;
 
         ring_advance(m, n->s);
@@ -428,11 +468,15 @@ int water_event(Rules *r, struct sensor *x, const struct sensor_event *e, const 
         case EVENT_TAMPER:
         case EVENT_AVAILABILITY:
         case EVENT_CHECK_IN:
+        case EVENT_LOCK_FAULT:
         case _EVENT_TYPE_MAX:
                 break;
         }
         if (res && used_at != SECS_UNKNOWN && fresh)
                 res->last_water = used_at;
+        if (k >= 0 && !restoring)
+                k = meter_run_told(r, m, n, (m->flags & MF_RUNNING) && (!was_running || m->last_flow != last_flow),
+                                   out);
         return k;
 }
 
@@ -441,10 +485,12 @@ int water_event(Rules *r, struct sensor *x, const struct sensor_event *e, const 
 static int pending_cmp(const void *a, const void *b)
 {
         const struct pending_restore *x = a, *y = b;
-        if (x->water != y->water)
-                return x->water ? 1 : -1;
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
         if (x->index != y->index)
                 return x->index < y->index ? -1 : 1;
+        if (x->key != y->key)
+                return x->key < y->key ? -1 : 1;
         return x->wall < y->wall ? -1 : x->wall > y->wall;
 }
 
@@ -482,16 +528,26 @@ int water_place_restored(Rules *r, const struct now_ctx *n)
         size_t i = 0;
 
         qsort(r->pending, r->n_pending, sizeof(*r->pending), pending_cmp);
-        while (i < r->n_pending && !r->pending[i].water)
+        while (i < r->n_pending && r->pending[i].kind != PENDING_SLOT)
                 i++;
-        while (i < r->n_pending) {
+        /* A slot after the present (stored while the clock was wrong) is not ours to place. */
+        uint32_t now_slot = slot_of(n->c->wall);
+        while (i < r->n_pending && r->pending[i].kind == PENDING_SLOT) {
                 size_t j = i;
                 int32_t mi = r->pending[i].index;
-                while (j < r->n_pending && r->pending[j].index == mi) {
+                while (j < r->n_pending && r->pending[j].kind == PENDING_SLOT && r->pending[j].index == mi &&
+                       slot_of(r->pending[j].wall) <= now_slot) {
                         int k = water_restore_slot(r, (uint32_t)mi, r->pending[j].wall, r->pending[j].litres, n);
                         if (k < 0)
                                 return k;
                         j++;
+                }
+                if (j == i) {
+                        /* Only future slots for this meter: skip them. */
+                        while (j < r->n_pending && r->pending[j].kind == PENDING_SLOT && r->pending[j].index == mi)
+                                j++;
+                        i = j;
+                        continue;
                 }
                 /* Walk back from the newest slot while the slots are consecutive. */
                 struct meter *m = &r->meters[mi];
@@ -512,6 +568,9 @@ int water_place_restored(Rules *r, const struct now_ctx *n)
                                 m->last_read = mono_of_wall(n, end);
                 }
                 heap_set(r, sensor_subject(meter_sensor(r, m)), n->c->mono);
+                /* Future slots of this meter, if any, are skipped. */
+                while (j < r->n_pending && r->pending[j].kind == PENDING_SLOT && r->pending[j].index == mi)
+                        j++;
                 i = j;
         }
         return 0;
@@ -560,7 +619,11 @@ static int tap_evaluate(Rules *r, uint32_t i, const struct resident_view *v, con
                 if (!sensor_is_water(&r->sensors[j]))
                         continue;
                 struct meter *m = &r->meters[r->sensors[j].meter];
-                if (!run_going(r, m, n, due)) {
+                bool going = run_going(r, m, n, due);
+                int k = meter_run_told(r, m, n, false, out); /* a run that ended by its pause */
+                if (k < 0)
+                        return k;
+                if (!going) {
                         unknown_end = unknown_end || (m->flags & MF_ENDED_UNKNOWN);
                         continue;
                 }

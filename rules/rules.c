@@ -94,11 +94,12 @@ void rule_output_done(struct rule_output *o)
                 return;
         free(o->d);
         free(o->slots);
+        free(o->states);
         *o = (struct rule_output){ 0 };
 }
 
 /* Grow a caller-owned array; the steady state never allocates once it is big enough. */
-static int grow(void **p, size_t *alloc, size_t need, size_t size)
+int grow(void **p, size_t *alloc, size_t need, size_t size)
 {
         if (need <= *alloc)
                 return 0;
@@ -649,11 +650,13 @@ int rule_raise(Rules *r, struct subject *subj, const struct now_ctx *n, const st
         bool limited = false;
 
         if (*st & RS_RESTORED) {
-                /* The alert is open in the store: continue it, do not raise it as new. */
-                *st &= (uint8_t)~RS_RESTORED;
+                /* The alert is open in the store: continue it, do not raise it as new. If we know what it
+                 * told, a condition that got worse meanwhile (the tap still running at 2N) is told now. */
+                enum severity told = (*st & RS_SEV_KNOWN) ? st_sev(*st) : d->severity;
+                *st &= (uint8_t)~(RS_RESTORED | RS_SEV_KNOWN);
                 if (!(*st & RS_LATCHED)) {
-                        *st = st_with_sev((uint8_t)(*st | RS_LATCHED), d->severity);
-                        if (!repeat)
+                        *st = st_with_sev((uint8_t)(*st | RS_LATCHED), told);
+                        if (!repeat && d->severity <= told)
                                 return 0;
                 }
         }
@@ -716,7 +719,7 @@ static int place_pending(Rules *r, const struct now_ctx *n, bool water)
 
         for (size_t i = 0; i < r->n_pending; i++) {
                 const struct pending_restore *p = &r->pending[i];
-                if (p->water) {
+                if (p->kind != PENDING_ACTIVITY) {
                         r->pending[keep++] = *p;
                         continue;
                 }
@@ -731,7 +734,13 @@ static int place_pending(Rules *r, const struct now_ctx *n, bool water)
         }
         r->n_pending = keep;
         if (water && r->n_pending) {
+                /* Sorted by kind: the slots, then the rule state (which needs the meters' known state). */
                 k = water_place_restored(r, n);
+                size_t from = 0;
+                while (from < r->n_pending && r->pending[from].kind != PENDING_STATE)
+                        from++;
+                if (k >= 0)
+                        state_place_restored(r, n, from, r->n_pending);
                 r->n_pending = 0;
         }
         if (!r->n_pending) {
@@ -811,7 +820,7 @@ static int clock_observe(Rules *r, const struct rules_clock *c, struct now_ctx *
         return 0;
 }
 
-static int push_pending(Rules *r, const struct pending_restore *p)
+int push_pending(Rules *r, const struct pending_restore *p)
 {
         if (grow((void **)&r->pending, &r->alloc_pending, r->n_pending + 1, sizeof(*r->pending)) < 0)
                 return -ENOMEM;
@@ -864,6 +873,7 @@ static enum rule_id alarm_rule(enum event_type t)
         case EVENT_AVAILABILITY:
         case EVENT_CHECK_IN:
         case EVENT_WATER_FLOW_RATE:
+        case EVENT_LOCK_FAULT:
         case _EVENT_TYPE_MAX:
                 break;
         }
@@ -896,6 +906,8 @@ static int state_kind(enum event_type t)
                 return SENSOR_GAS;
         case EVENT_CO:
                 return SENSOR_CO;
+        case EVENT_LOCK_FAULT:
+                return SENSOR_DOOR;
         case EVENT_BUTTON:
         case EVENT_SELF_TEST:
         case EVENT_WATER_FLOW:
@@ -988,8 +1000,12 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
                         x->since = at;
                 set_flag(x, SF_ACTIVE, on);
                 x->flags |= SF_KNOWN;
-                if (!on)
+                if (!on && (x->flags & SF_NIGHT_OPEN)) {
                         x->flags &= (uint8_t)~SF_NIGHT_OPEN;
+                        k = out_push_state(out, RULE_STATE_SENSOR, x->num, SK_DOOR_OPENED_AT, 0);
+                        if (k < 0)
+                                return k;
+                }
                 /* A report that repeats the state (Zigbee2MQTT sends it with every battery report) is not
                  * someone moving the door; only a change is. */
                 if (fresh && known && on != was_active && res) {
@@ -1002,12 +1018,39 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
                                         if (res->night != id) {
                                                 res->night = id;
                                                 res->openings = 0;
+                                                rule_forget(subj, RULE_NIGHT_WANDERING); /* a new night */
                                         }
                                         if (res->openings < UINT8_MAX)
                                                 res->openings++;
                                         x->flags |= SF_NIGHT_OPEN;
+                                        /* Kept across a restart: tonight's count, and since when it is open. */
+                                        k = resident_night_told(r, (uint32_t)x->owner, out);
+                                        if (k >= 0)
+                                                k = out_push_state(out, RULE_STATE_SENSOR, x->num, SK_DOOR_OPENED_AT,
+                                                                   (int64_t)n->c->wall);
+                                        if (k < 0)
+                                                return k;
                                 }
                         }
+                }
+                break;
+        case EVENT_LOCK_FAULT:
+                /* Retained: the broker's memory of the lock, state only (like a retained alarm). */
+                if (on) {
+                        x->flags2 |= SF2_LOCK_FAULT;
+                        if (e->flags & EVENT_RETAINED)
+                                x->flags2 |= SF2_LOCK_STALE;
+                        else
+                                x->flags2 &= (uint8_t)~SF2_LOCK_STALE;
+                } else
+                        x->flags2 &= (uint8_t)~(SF2_LOCK_FAULT | SF2_LOCK_STALE);
+                /* Only an entrance (common-area) door's lock is a rule; a flat's lock is history. */
+                if (fresh && on && x->owner < 0) {
+                        struct rule_decision d;
+                        lock_fault_decision(r, x, n, &d);
+                        k = rule_raise(r, subj, n, &d, true, out); /* a repeat report updates the open alert */
+                        if (k < 0)
+                                return k;
                 }
                 break;
         case EVENT_MOTION:
@@ -1066,7 +1109,7 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
         return 0;
 }
 
-static struct sensor *sensor_by_num(Rules *r, uint32_t num)
+struct sensor *sensor_by_num(Rules *r, uint32_t num)
 {
         if (num >= r->by_num_size || !r->by_num[num])
                 return NULL;
@@ -1175,7 +1218,7 @@ void rules_alert_resolved(Rules *r, int resident, int building, enum rule_id rul
                 return;
         if (now)
                 (void)clock_observe(r, now, &n);
-        subj->st[rule] &= (uint8_t)~(RS_OPEN | RS_RESTORED | RS_TOLD_RAISE);
+        subj->st[rule] &= (uint8_t)~(RS_OPEN | RS_RESTORED | RS_TOLD_RAISE | RS_SEV_KNOWN);
         if (resident >= 0 && now) {
                 /* Quiet rules start their whole period again: if nobody stirs for another 12 h, that is news. */
                 int k = rule == RULE_INACTIVITY     ? REARM_INACTIVITY
@@ -1212,7 +1255,7 @@ int rules_restore_activity(Rules *r, int resident, usec_t wall, const struct rul
         k = clock_observe(r, now, &n);
         if (k < 0)
                 return k;
-        k = push_pending(r, &(struct pending_restore){ .index = resident, .wall = wall });
+        k = push_pending(r, &(struct pending_restore){ .index = resident, .kind = PENDING_ACTIVITY, .wall = wall });
         if (k < 0)
                 return k;
         if (n.wall_ok)
@@ -1257,7 +1300,7 @@ int rules_restore_water_slot(Rules *r, uint32_t sensor, usec_t slot_wall, double
         if (!sensor_is_water(x) || !isfinite(litres) || litres < 0)
                 return -EINVAL;
         /* Placed on the monotonic clock at the next call with a synchronised clock. */
-        return push_pending(r, &(struct pending_restore){ .index = x->meter, .water = true, .wall = slot_wall,
+        return push_pending(r, &(struct pending_restore){ .index = x->meter, .kind = PENDING_SLOT, .wall = slot_wall,
                                                            .litres = litres });
 }
 
@@ -1272,5 +1315,20 @@ int rules_restore_open_alert(Rules *r, int resident, int building, enum rule_id 
                 return -ENOENT;
         subj->st[rule] |= RS_OPEN | RS_RESTORED | RS_TOLD_RAISE;
         heap_set(r, subject_id(resident, building), 0);
+        return 0;
+}
+
+int rules_restore_open_alert_severity(Rules *r, int resident, int building, enum rule_id rule, enum severity sev)
+{
+        int k;
+
+        if ((unsigned)sev >= _SEVERITY_MAX)
+                return -EINVAL;
+        k = rules_restore_open_alert(r, resident, building, rule);
+        if (k < 0)
+                return k;
+        struct subject *subj = subject_checked(r, resident, building);
+        if (!(subj->st[rule] & RS_LATCHED))
+                subj->st[rule] = st_with_sev((uint8_t)(subj->st[rule] | RS_SEV_KNOWN), sev);
         return 0;
 }

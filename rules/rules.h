@@ -9,11 +9,14 @@
  *   1. builds it from the roster (buildings, residents, sensors, away periods,
  *      per-resident settings) and the configured defaults,
  *   2. restores state from the store (last activity, last known sensor
- *      states, water use slots) so timers survive a restart,
+ *      states, open alerts, water use slots, the rule state the engine asked
+ *      to keep) so timers survive a restart,
  *   3. feeds every event (rules_event) and calls rules_tick when the time
  *      from rules_next_wakeup() comes,
  *   4. acts on the decisions: opens or updates an alert (the store keeps one
- *      open alert per subject and rule), notes a cleared condition.
+ *      open alert per subject and rule), notes a cleared condition, and keeps
+ *      the water slots and rule state of struct rule_output for the next
+ *      restart.
  *
  * Durations are measured on the monotonic clock (CLOCK_BOOTTIME in the
  * daemon), so a wall-clock jump never fires or delays a duration rule.
@@ -254,17 +257,58 @@ struct water_slot_update {
 };
 
 /*
+ * Rule state the daemon must keep so that a restart (or a roster reload)
+ * continues what was going on: a tap run in progress, the doors opened
+ * tonight, the morning check already judged today. The daemon stores each
+ * update (replace, not add) keyed by subject, rule and key, and gives every
+ * stored value back with rules_restore_state() when it builds the engine.
+ *
+ *   subject              rule             key        value
+ *   sensor (a meter)     tap_running      run_start  wall usec the run of flow began; 0: no run
+ *                                         last_flow  wall usec of the run's last flow
+ *                                         run_ml     millilitres in the run so far
+ *                                         total_ml   a cumulative meter's total at last_flow (ml)
+ *   sensor (a flat door) night_wandering  opened_at  wall usec the door was opened at night; 0: closed
+ *   resident             night_wandering  night      yyyymmdd of the night * 1000 + 500 if its alert
+ *                                                    was told + door openings that night (0..255)
+ *   resident             morning_check    judged     yyyymmdd of the last wake-window deadline judged
+ *
+ * Values are wall-clock times, dates and counts, never the monotonic clock
+ * (which starts again at 0 after a reboot); updates holding a wall time are
+ * only emitted while the wall clock is synchronised. The set is bounded: a
+ * few keys per meter, door and resident. docs/rules.md, "Restart".
+ */
+enum rule_state_subject {
+        RULE_STATE_RESIDENT, /* subject: resident index */
+        RULE_STATE_BUILDING, /* subject: building index */
+        RULE_STATE_SENSOR,   /* subject: sensors.num */
+        _RULE_STATE_SUBJECT_MAX,
+};
+
+struct rule_state_update {
+        enum rule_state_subject kind;
+        uint32_t subject;
+        enum rule_id rule;
+        const char *key;       /* a static string of the engine: valid for the program's life */
+        int64_t value;
+};
+
+/*
  * Growable lists the engine appends to; the caller owns them and resets n /
- * n_slots between calls. A slot is emitted whenever its use changes, and once
- * with 0 litres when a half-hour passes without use while the meter was known
- * to be reporting: a stored 0 means "no water", a missing slot "unknown".
- * Slots are only emitted while the wall clock is synchronised.
+ * n_slots / n_states between calls. A slot is emitted whenever its use
+ * changes, and once with 0 litres when a half-hour passes without use while
+ * the meter was known to be reporting: a stored 0 means "no water", a missing
+ * slot "unknown". Slots are only emitted while the wall clock is
+ * synchronised. Within one list a later update of the same slot or state
+ * replaces the earlier one.
  */
 struct rule_output {
         struct rule_decision *d;
         size_t n, alloc;
         struct water_slot_update *slots;
         size_t n_slots, alloc_slots;
+        struct rule_state_update *states;
+        size_t n_states, alloc_states;
 };
 void rule_output_done(struct rule_output *o);
 
@@ -332,3 +376,27 @@ int rules_restore_water_slot(Rules *r, uint32_t sensor, usec_t slot_wall, double
 
 /* Which alerts are already open, so a restart does not raise them again as new. */
 int rules_restore_open_alert(Rules *r, int resident, int building, enum rule_id rule);
+/*
+ * The same with the open alert's severity: a condition that got worse while
+ * the daemon was down (a tap still running at 2 x tap_running_after) is told
+ * at the first evaluation instead of being taken as already told.
+ */
+int rules_restore_open_alert_severity(Rules *r, int resident, int building, enum rule_id rule, enum severity sev);
+
+/*
+ * One stored rule_state value (see struct rule_state_update), given back at
+ * start. Call it after rules_restore_event() and rules_restore_open_alert():
+ * a tap run continues only if the meter's restored state agrees (a pulse
+ * meter that flowed at most its pause + 10 minutes before now, a cumulative
+ * meter whose restored total is the run's last reading, a flow switch still
+ * "flowing"); a door's night opening only if the door is still known open.
+ * Values that hold wall times are placed when the wall clock is (or becomes)
+ * synchronised, like water slots. A morning check "judged" before today lets
+ * the engine judge today's deadline if it passed while the daemon was down
+ * (the usual rule is that a deadline from before the clock was trusted is
+ * not caught up on); one judged today is not judged again.
+ * Returns 0, -ENOENT (no such subject), -EINVAL (a rule and key the engine
+ * does not keep, e.g. from a newer version; the caller ignores the row).
+ */
+int rules_restore_state(Rules *r, enum rule_state_subject kind, uint32_t subject, enum rule_id rule, const char *key,
+                        int64_t value);

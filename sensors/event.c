@@ -22,6 +22,7 @@ static const char *const event_names[_EVENT_TYPE_MAX] = {
         [EVENT_AVAILABILITY] = "availability",
         [EVENT_CHECK_IN] = "check_in",
         [EVENT_WATER_FLOW_RATE] = "water_flow_rate",
+        [EVENT_LOCK_FAULT] = "lock_fault",
 };
 
 const char *event_type_to_string(enum event_type t)
@@ -67,6 +68,7 @@ bool event_is_activity(const struct sensor_event *e)
         case EVENT_BATTERY_LOW:
         case EVENT_TAMPER:
         case EVENT_AVAILABILITY:
+        case EVENT_LOCK_FAULT:  /* the lock says so itself; nobody moved anything */
         case _EVENT_TYPE_MAX:
                 break;
         }

@@ -34,6 +34,7 @@ enum event_type {
         EVENT_AVAILABILITY = 16,/* value 1 online, 0 offline */
         EVENT_CHECK_IN = 17,    /* a person said "I am fine" (button single press can be mapped to this) */
         EVENT_WATER_FLOW_RATE = 18, /* value: litres per hour as reported (wmbusmeters max_flow_m3h) */
+        EVENT_LOCK_FAULT = 19,  /* value 1 the door's lock reports a fault (not fully locked), 0 locked or unlocked */
         _EVENT_TYPE_MAX,
 };
 

@@ -693,6 +693,24 @@ static void json_flow_rate(struct parser *p, const cJSON *obj)
                 emit(p, EVENT_WATER_FLOW_RATE, m3_to_litres(v->valuedouble));
 }
 
+/*
+ * A door lock (Zigbee2MQTT's lock expose): "lock_state" is "locked", "unlocked" or
+ * "not_fully_locked" (the bolt did not reach its end: a lock fault), and "" before the
+ * lock has said anything. "state" (LOCK/UNLOCK) is what was last commanded or seen
+ * and says nothing about a fault: not read. Read for doors only, before the contact,
+ * so that for a contact-and-lock device the door's own state is the last one told.
+ */
+static void json_lock(struct parser *p, const cJSON *obj)
+{
+        static const struct word w[] = {
+                { "locked", 0 }, { "unlocked", 0 }, { "not_fully_locked", 1 }, { "", READ_NOTHING }, { NULL, 0 },
+        };
+        int v = read_enum(p, obj, "lock_state", w, "\"locked\", \"unlocked\" or \"not_fully_locked\"");
+
+        if (v == 0 || v == 1)
+                emit(p, EVENT_LOCK_FAULT, v);
+}
+
 /* Battery, low battery and tamper: every kind. */
 static void json_health(struct parser *p, const cJSON *obj)
 {
@@ -736,8 +754,11 @@ static void json_data(struct parser *p, const cJSON *obj)
                 json_state(p, obj);
                 json_flow_rate(p, obj);
                 break;
-        case SENSOR_LEAK:
         case SENSOR_DOOR:
+                json_lock(p, obj);
+                json_state(p, obj);
+                break;
+        case SENSOR_LEAK:
         case SENSOR_MOTION:
         case SENSOR_FALL:
         case SENSOR_SMOKE:

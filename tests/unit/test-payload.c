@@ -114,6 +114,14 @@ static const struct corpus_case corpus[] = {
         OK("z2m-aqara-MCCGQ11LM-open.json", SENSOR_DOOR, D, "contact=1 battery=91"),
         OK("z2m-tuya-TS0203-open-tamper.json", SENSOR_DOOR, D, "contact=1 battery=100 battery_low=0 tamper=1"),
         OK("z2m-aqara-MCCGQ11LM-open.json", SENSOR_LEAK, D, "battery=91"),
+        /* door locks (an entrance door's lock fault, issue 4) */
+        OK("z2m-easyaccess-lock-not-fully-locked.json", SENSOR_DOOR, D, "lock_fault=1 battery=92"),
+        OK("z2m-easyaccess-lock-locked.json", SENSOR_DOOR, D, "lock_fault=0 battery=92"),
+        OK("z2m-lock-state-not-known-yet.json", SENSOR_DOOR, D, "battery=100"),
+        OK("z2m-door-contact-and-lock.json", SENSOR_DOOR, D, "lock_fault=1 contact=1 battery=77"),
+        OK("z2m-easyaccess-lock-not-fully-locked.json", SENSOR_LEAK, D, "battery=92"),
+        PARTIAL("bad-lock-state.json", SENSOR_DOOR, D, "battery=92",
+                "lock_state: expected \"locked\", \"unlocked\" or \"not_fully_locked\", got \"jammed_maybe\""),
         /* motion */
         OK("z2m-aqara-RTCGQ11LM-motion.json", SENSOR_MOTION, D, "motion=1 battery=100"),
         OK("z2m-aqara-RTCGQ11LM-clear.json", SENSOR_MOTION, D, "motion=0 battery=100"),

@@ -355,6 +355,112 @@ static void test_building_door_held_open_tells_the_group_leader(void **state)
         rt_stop(&t);
 }
 
+/* The entrance door's lock (a Zigbee lock reporting "not_fully_locked"): info to the group leader, like a door
+ * held open; a repeat updates the open alert, locking it again is a CLEAR, a person closes the alert. */
+static void test_entrance_lock_fault_tells_the_group_leader(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 14:00");
+        rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_ENTRANCE, SENSOR_DOOR, -1);
+        rt_tick(&t);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 0);
+        rt_mark(&t);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        const struct rt_logged *l = rt_find(&t, DECISION_RAISE, RULE_BUILDING_DOOR);
+        assert_non_null(l);
+        rt_assert_at(l, "14:00");
+        assert_int_equal(l->d.severity, SEVERITY_INFO);
+        assert_int_equal(l->d.resident, -1);
+        assert_int_equal(l->d.building, t.building);
+        assert_int_equal(l->d.sensor, S_ENTRANCE);
+        assert_true(l->d.flags & DECISION_GROUP_LEADER);
+        assert_false(l->d.flags & DECISION_COMMITTEE_ONLY);
+        assert_string_equal(l->d.text_key, "building_door.lock_fault");
+        /* It says so again: within a minute nothing, later an update of the open alert. */
+        rt_run(&t, 30 * SEC);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 1);
+        rt_run(&t, 2 * MIN);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 2);
+        /* Nothing more while it stays so, however long. */
+        rt_run(&t, 3 * HOURS);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 2);
+        /* Property fixes the bolt: the condition ended; the alert waits for a person to close it. */
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 0);
+        assert_int_equal(rt_count(&t, DECISION_CLEAR, RULE_BUILDING_DOOR), 1);
+        rules_alert_resolved(t.r, -1, t.building, RULE_BUILDING_DOOR, &t.c);
+        /* A new fault later is a new alert. */
+        rt_run(&t, HOURS);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 3);
+        /* The entrance lock is nobody's activity. */
+        assert_int_equal(rt_count(&t, DECISION_CLEAR, RULE_INACTIVITY), 0);
+        rt_stop(&t);
+}
+
+static void test_lock_fault_resolved_while_still_jammed_is_not_raised_again(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 14:00");
+        rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_ENTRANCE, SENSOR_DOOR, -1);
+        rt_tick(&t);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 1);
+        /* The group leader knows, the repair is booked: she closes the alert. */
+        rules_alert_resolved(t.r, -1, t.building, RULE_BUILDING_DOOR, &t.c);
+        for (int i = 0; i < 10; i++) {
+                rt_run(&t, 5 * MIN);
+                rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        }
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 1);
+        rt_stop(&t);
+}
+
+static void test_lock_fault_retained_or_on_a_flat_door_raises_nothing(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 14:00");
+        int r = rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_ENTRANCE, SENSOR_DOOR, -1);
+        rt_sensor(&t, S_DOOR, SENSOR_DOOR, r);
+        rt_tick(&t);
+        rt_event(&t, S_DOOR, EVENT_CONTACT, 0);
+        /* The broker's memory of last week's fault: state, not news. */
+        rt_event_flags(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1, EVENT_RETAINED);
+        /* A flat's own lock is history only (the flat door's rules are about the door). */
+        rt_event(&t, S_DOOR, EVENT_LOCK_FAULT, 1);
+        rt_run(&t, HOURS);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 0);
+        assert_int_equal(rt_count(&t, DECISION_CLEAR, RULE_BUILDING_DOOR), 0);
+        /* The lock reports afresh that it is still not locked: now it is news. */
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 1);
+        rt_stop(&t);
+}
+
+static void test_entrance_held_open_and_not_locked_is_one_alert(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 14:00");
+        rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_ENTRANCE, SENSOR_DOOR, -1);
+        rt_tick(&t);
+        rt_event(&t, S_ENTRANCE, EVENT_CONTACT, 0);
+        rt_event(&t, S_ENTRANCE, EVENT_CONTACT, 1);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 1); /* wedged open: the bolt cannot reach */
+        rt_run(&t, 6 * MIN);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_BUILDING_DOOR), 1);
+        /* Closed, still not locked: the condition goes on, no CLEAR. */
+        rt_event(&t, S_ENTRANCE, EVENT_CONTACT, 0);
+        assert_int_equal(rt_count(&t, DECISION_CLEAR, RULE_BUILDING_DOOR), 0);
+        rt_event(&t, S_ENTRANCE, EVENT_LOCK_FAULT, 0);
+        assert_int_equal(rt_count(&t, DECISION_CLEAR, RULE_BUILDING_DOOR), 1);
+        rt_stop(&t);
+}
+
 /* ---- night wandering ----------------------------------------------------------------------------------- */
 
 static void open_close(struct rt *t, int times, usec_t between)
@@ -459,6 +565,10 @@ int main(void)
                 cmocka_unit_test(test_away_silences_the_door_at_night),
                 cmocka_unit_test(test_wall_clock_rules_wait_until_synced),
                 cmocka_unit_test(test_building_door_held_open_tells_the_group_leader),
+                cmocka_unit_test(test_entrance_lock_fault_tells_the_group_leader),
+                cmocka_unit_test(test_lock_fault_resolved_while_still_jammed_is_not_raised_again),
+                cmocka_unit_test(test_lock_fault_retained_or_on_a_flat_door_raises_nothing),
+                cmocka_unit_test(test_entrance_held_open_and_not_locked_is_one_alert),
                 cmocka_unit_test(test_night_wandering_is_off_by_default),
                 cmocka_unit_test(test_night_wandering_door_opened_again_and_again),
                 cmocka_unit_test(test_night_wandering_door_not_closed),

@@ -218,6 +218,31 @@ static void test_tap_running_from_cumulative_readings(void **state)
         rt_stop(&t);
 }
 
+static void test_two_readings_in_one_second_keep_the_run(void **state)
+{
+        /* A meter that sends a second telegram right after the first (or a reading resent after a
+         * restart): no rate to judge by, and no reason to think the tap stopped. */
+        struct rt t;
+        double total = 500;
+        rt_start(&t, NULL, "2026-11-22 01:10");
+        int r = rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_MQTT_METER, SENSOR_WATER_METER, r);
+        rt_tick(&t);
+        for (int i = 0; i < 18; i++) {
+                rt_event(&t, S_MQTT_METER, EVENT_WATER_TOTAL, total);
+                total += 1;
+                rt_run(&t, 300 * USEC_PER_MSEC);
+                rt_event(&t, S_MQTT_METER, EVENT_WATER_TOTAL, total);
+                total += 12;
+                rt_run(&t, 2 * MIN - 300 * USEC_PER_MSEC);
+        }
+        const struct rt_logged *l = rt_find(&t, DECISION_RAISE, RULE_TAP_RUNNING);
+        assert_non_null(l);
+        rt_assert_at(l, "01:40");
+        assert_int_equal(l->d.params.since_wall, rt_local("2026-11-22 01:10"));
+        rt_stop(&t);
+}
+
 static void test_flow_switch_running_for_30_min(void **state)
 {
         struct rt t;
@@ -662,6 +687,7 @@ int main(void)
                 cmocka_unit_test(test_a_pause_ends_the_run),
                 cmocka_unit_test(test_pulse_gap_follows_the_meters_litres_per_pulse),
                 cmocka_unit_test(test_tap_running_from_cumulative_readings),
+                cmocka_unit_test(test_two_readings_in_one_second_keep_the_run),
                 cmocka_unit_test(test_flow_switch_running_for_30_min),
                 cmocka_unit_test(test_away_never_silences_a_running_tap),
                 cmocka_unit_test(test_low_use_under_10_litres_in_12h_jingan),

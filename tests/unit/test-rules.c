@@ -1023,10 +1023,10 @@ static void test_ten_thousand_residents_fit_and_wake_cheaply(void **state)
                                           .type = which == 0 ? EVENT_CONTACT : which == 1 ? EVENT_MOTION : EVENT_WATER_PULSES,
                                           .value = which == 0 ? (k / 3) % 2 : 1, .mono = t.c.mono, .wall = t.c.wall };
                 assert_int_equal(rules_event(t.r, &e, &t.c, &t.out), 0);
-                t.out.n = t.out.n_slots = 0;
+                t.out.n = t.out.n_slots = t.out.n_states = 0;
                 if (rules_next_wakeup(t.r) <= t.c.mono) {
                         assert_int_equal(rules_tick(t.r, &t.c, &t.out), 0);
-                        t.out.n = t.out.n_slots = 0;
+                        t.out.n = t.out.n_slots = t.out.n_states = 0;
                 }
         }
         double s = seconds_since(&t0);

@@ -7,6 +7,11 @@
  * rt_run() plays the daemon's timer: it calls rules_tick() exactly at each
  * rules_next_wakeup() on the way, so a rule that fires late because its
  * wake-up time was wrong fails the test.
+ *
+ * The fixture also plays the daemon's store for what the engine asks to
+ * keep (rule state, water slots: the latest value of each), so a test can
+ * restart the engine in the middle of a story (rt_reboot(), rebuild the
+ * roster, rt_restore()) and see what survives.
  */
 #pragma once
 
@@ -24,6 +29,7 @@
 #define SEC USEC_PER_SEC
 #define RT_LOG_MAX 8192
 #define RT_BOOT (1000 * USEC_PER_SEC) /* CLOCK_BOOTTIME at the test's start */
+#define RT_STATE_MAX 256
 
 struct rt_logged {
         struct rule_decision d;
@@ -32,12 +38,18 @@ struct rt_logged {
 
 struct rt {
         Rules *r;
+        struct rules_settings defaults;
+        bool own_defaults;
         struct rules_clock c;
         struct rule_output out;
         struct rt_logged log[RT_LOG_MAX];
         size_t n_log, mark;
         struct water_slot_update slots[RT_LOG_MAX];
         size_t n_slots;
+        /* The rule_state table as the daemon would keep it: the latest value per subject, rule and key. */
+        struct rule_state_update store[RT_STATE_MAX];
+        size_t n_store;
+        bool store_full;
         int building;
 };
 
@@ -81,14 +93,46 @@ static inline void rt_collect(struct rt *t)
         }
         for (size_t i = 0; i < t->out.n_slots && t->n_slots < RT_LOG_MAX; i++)
                 t->slots[t->n_slots++] = t->out.slots[i];
+        for (size_t i = 0; i < t->out.n_states; i++) {
+                const struct rule_state_update *u = &t->out.states[i];
+                size_t j = 0;
+                while (j < t->n_store &&
+                       !(t->store[j].kind == u->kind && t->store[j].subject == u->subject &&
+                         t->store[j].rule == u->rule && strcmp(t->store[j].key, u->key) == 0))
+                        j++;
+                if (j == t->n_store) {
+                        if (t->n_store == RT_STATE_MAX) {
+                                t->store_full = true; /* a test of ten thousand residents: not for restarts */
+                                continue;
+                        }
+                        t->n_store++;
+                }
+                t->store[j] = *u;
+        }
         t->out.n = 0;
         t->out.n_slots = 0;
+        t->out.n_states = 0;
+}
+
+/* The value the store holds for (kind, subject, rule, key), or `none`. */
+static inline int64_t rt_state(struct rt *t, enum rule_state_subject kind, uint32_t subject, enum rule_id rule,
+                               const char *key, int64_t none)
+{
+        for (size_t j = 0; j < t->n_store; j++)
+                if (t->store[j].kind == kind && t->store[j].subject == subject && t->store[j].rule == rule &&
+                    strcmp(t->store[j].key, key) == 0)
+                        return t->store[j].value;
+        return none;
 }
 
 static inline void rt_start(struct rt *t, const struct rules_settings *s, const char *when)
 {
         memset(t, 0, sizeof(*t));
         t->c = (struct rules_clock){ .mono = RT_BOOT, .wall = rt_local(when), .synced = true };
+        if (s) {
+                t->defaults = *s;
+                t->own_defaults = true;
+        }
         t->r = rules_new(s);
         assert_non_null(t->r);
         t->building = rules_add_building(t->r, "B17");
@@ -99,6 +143,42 @@ static inline void rt_stop(struct rt *t)
 {
         t->r = rules_free(t->r);
         rule_output_done(&t->out);
+}
+
+/*
+ * The daemon dies (kill -9: nothing more is stored) and the machine reboots:
+ * `down` later the engine is built again, with CLOCK_BOOTTIME starting over.
+ * What was logged and stored stays. The test then adds the roster again (same
+ * order, same indices) and calls rt_restore() and whatever else the daemon
+ * restores (activity, sensor states, open alerts).
+ */
+static inline void rt_reboot(struct rt *t, usec_t down)
+{
+        t->r = rules_free(t->r);
+        t->c.wall += down;
+        t->c.mono = RT_BOOT / 2; /* a new boot: earlier than before, so nothing can lean on the old one */
+        t->r = rules_new(t->own_defaults ? &t->defaults : NULL);
+        assert_non_null(t->r);
+        assert_int_equal(rules_add_building(t->r, "B17"), t->building);
+}
+
+/* Give back what the store holds: the rule state, and the latest value of each water slot of the last 26 h. */
+static inline void rt_restore(struct rt *t)
+{
+        assert_false(t->store_full);
+        for (size_t j = 0; j < t->n_store; j++)
+                assert_int_equal(rules_restore_state(t->r, t->store[j].kind, t->store[j].subject, t->store[j].rule,
+                                                     t->store[j].key, t->store[j].value),
+                                 0);
+        for (size_t i = 0; i < t->n_slots; i++) {
+                const struct water_slot_update *u = &t->slots[i];
+                bool later = false;
+                for (size_t k = i + 1; k < t->n_slots && !later; k++)
+                        later = t->slots[k].sensor == u->sensor && t->slots[k].slot_wall == u->slot_wall;
+                if (later || u->slot_wall + 53 * 30 * MIN < t->c.wall)
+                        continue;
+                assert_int_equal(rules_restore_water_slot(t->r, u->sensor, u->slot_wall, u->litres), 0);
+        }
 }
 
 static inline int rt_resident(struct rt *t, bool alone, const struct rules_settings *s)
