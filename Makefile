@@ -1,7 +1,8 @@
 # shouwang — plain GNU make.
 #
-#   make                      build/shouwangd, build/shouwangctl
-#   make check                every test (unit + integration); same as CI
+#   make                      build/shouwangd, build/shouwangctl (and the man pages, if scdoc is there)
+#   make man                  build/man/*.5, *.8 from man/*.scd (needs scdoc)
+#   make check                every test (unit + integration) and check-man; same as CI
 #   make check SANITIZE=address,undefined
 #   make install PREFIX=/usr DESTDIR=/tmp/pkg
 #   make bench | bench-quick  benchmarks (never part of make check)
@@ -97,8 +98,44 @@ BENCHES   := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 BINS := $(BUILD)/shouwangd $(BUILD)/shouwangctl
 
+# Man pages: man/NAME.SECTION.scd (scdoc) -> $(BUILD)/man/NAME.SECTION (roff).
+# "make" builds them only when scdoc is installed, so a developer without it
+# still gets the programs; "make man", "make install" and "make check" need
+# them and stop with a hint when scdoc is missing (scripts/deps.sh installs it).
+SCDOC     ?= scdoc
+MAN_SRCS  := $(sort $(wildcard man/*.scd))
+MANS      := $(MAN_SRCS:man/%.scd=$(BUILD)/man/%)
+MAN_DIRS   = $(sort $(foreach m,$(MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))))
+
 .PHONY: all check check-unit check-integration install uninstall clean format deps bench bench-quick demo tests
+.PHONY: man check-man man-skipped
 all: $(BINS)
+ifneq ($(shell command -v $(SCDOC) 2>/dev/null),)
+all: $(MANS)
+else
+all: man-skipped
+endif
+
+man: $(MANS)
+
+man-skipped:
+	@echo "  NOTE    no $(SCDOC): man pages not built (make install and make check need them; scripts/deps.sh installs it)"
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	@command -v $(SCDOC) >/dev/null 2>&1 || { echo "$@: $(SCDOC) is missing: run scripts/deps.sh (or apt-get install scdoc)" >&2; exit 1; }
+	@$(if $(Q),echo "  SCDOC   $@")
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< | $(SCDOC) > $@.tmp && mv $@.tmp $@
+
+# Every page must format without one warning from man or groff (lintian checks the same way).
+check-man: $(MANS)
+	@command -v man >/dev/null 2>&1 || { echo "check-man needs man (man-db) and groff-base: run scripts/deps.sh" >&2; exit 1; }
+	$(Q)fail=0; for m in $(MANS); do \
+		out=$$(LC_ALL=C.UTF-8 MANROFFSEQ= MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z $$m 2>&1 >/dev/null) \
+			|| out="$$out (man failed)"; \
+		if [ -n "$$out" ]; then printf '  FAIL  %s\n%s\n' "$$m" "$$out"; fail=1; fi; \
+	done; \
+	[ $$fail -eq 0 ] && echo "  PASS  man pages: $(words $(MANS)) without warnings"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -139,7 +176,7 @@ $(BUILD)/tests/preload/lib%.so: tests/preload/%.c
 tests: $(BINS) $(TESTS) $(TOOLS) $(PRELOADS)
 
 # One runner for unit and integration tests; it prints "N passed, N failed".
-check: tests
+check: tests check-man
 	$(Q)BUILD=$(BUILD) tests/run-tests.sh $(TESTS)
 
 check-unit: tests
@@ -160,7 +197,7 @@ demo: $(BINS) $(TOOLS) $(PRELOADS)
 deps:
 	$(Q)scripts/deps.sh
 
-install: $(BINS)
+install: $(BINS) $(MANS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/shouwangd $(DESTDIR)$(SBINDIR)/shouwangd
 	install -m 0755 $(BUILD)/shouwangctl $(DESTDIR)$(BINDIR)/shouwangctl
@@ -182,13 +219,14 @@ install: $(BINS)
 	install -d $(DESTDIR)$(DATADIR)/shouwang/templates
 	cp -R templates/zh_CN templates/en templates/README.md $(DESTDIR)$(DATADIR)/shouwang/templates/
 	find $(DESTDIR)$(DATADIR)/shouwang/templates -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
-	$(if $(wildcard docs/man/*.[1-8]),install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8)
-	$(foreach m,$(wildcard docs/man/*.[58]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
+	install -d $(MAN_DIRS)
+	$(foreach m,$(MANS),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m));)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/shouwangd $(DESTDIR)$(BINDIR)/shouwangctl
 	rm -f $(DESTDIR)$(UNITDIR)/shouwang.service $(DESTDIR)$(SYSUSERSDIR)/shouwang.conf $(DESTDIR)$(TMPFILESDIR)/shouwang.conf
 	rm -rf $(DESTDIR)$(DATADIR)/shouwang
+	rm -f $(foreach m,$(MANS),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
 FORMAT_SRCS = $(wildcard daemon/*.[ch] sensors/*.[ch] rules/*.[ch] tests/*/*.[ch] bench/*.[ch])
 format:

@@ -8,6 +8,7 @@ gcc make pkg-config
 libsystemd-dev libsqlite3-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev
 libinih-dev libgpiod-dev libpaho-mqtt-dev libcmocka-dev libssl-dev
 gpiod mosquitto mosquitto-clients openssl sqlite3 ca-certificates procps
+scdoc man-db groff-base
 "
 
 missing=""
