@@ -982,9 +982,13 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
         case EVENT_SELF_TEST:
                 if (sensor_is_water(x))
                         break;
-                set_flag(x, SF_TESTING, on);
-                if (on)
+                /* Only a test the detector itself says is running (value 1) makes the next alarm
+                 * the test. Tuya's self_test datapoints (value 2) are cached and repeated by
+                 * Zigbee2MQTT in every later message: a stale "checking" must never hide a fire.
+                 * A repeat does not prolong the test either. */
+                if (e->value == 1 && !(x->flags & SF_TESTING))
                         x->since = n->s;
+                set_flag(x, SF_TESTING, e->value == 1);
                 break;
         case EVENT_BUTTON:
                 if (fresh) {

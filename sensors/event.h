@@ -24,7 +24,8 @@ enum event_type {
         EVENT_SMOKE = 6,        /* value 1 alarm, 0 clear */
         EVENT_GAS = 7,          /* value 1 alarm, 0 clear */
         EVENT_CO = 8,           /* value 1 alarm, 0 clear */
-        EVENT_SELF_TEST = 9,    /* a detector's test: value 1 started, 0 ended — never an alarm */
+        EVENT_SELF_TEST = 9,    /* a detector's test: value 1 started (an alarm meanwhile is the test),
+                                 * 2 a cached "testing" datapoint (recorded, suppresses nothing), 0 ended */
         EVENT_WATER_FLOW = 10,  /* value 1 flowing, 0 stopped (flow switch) */
         EVENT_WATER_TOTAL = 11, /* value: cumulative meter reading in litres (MQTT meters) */
         EVENT_WATER_PULSES = 12,/* value: litres counted from pulses since the last event (GPIO meters) */

@@ -153,8 +153,8 @@ static const struct corpus_case corpus[] = {
         OK("z2m-tuya-smoke-battery-state-low.json", SENSOR_SMOKE, D, "smoke=1 battery_low=1 tamper=0"),
         OK("z2m-alecto-smoke-state-alarm.json", SENSOR_SMOKE, D, "smoke=1 battery=65"),
         OK("z2m-heiman-HS1CG-gas.json", SENSOR_GAS, D, "gas=1 battery_low=0 tamper=0"),
-        OK("z2m-tuya-gas-self-test-checking.json", SENSOR_GAS, D, "self_test=1 gas=0"),
-        OK("z2m-tuya-gas-alarm-stale-checking.json", SENSOR_GAS, D, "self_test=1 gas=1"),
+        OK("z2m-tuya-gas-self-test-checking.json", SENSOR_GAS, D, "self_test=2 gas=0"),
+        OK("z2m-tuya-gas-alarm-stale-checking.json", SENSOR_GAS, D, "self_test=2 gas=1"),
         OK("z2m-heiman-HS1CA-E-co.json", SENSOR_CO, D, "co=1 battery=100 battery_low=0"),
         OK("z2m-tuya-DCR-CO-on.json", SENSOR_CO, D, "co=1"),
         OK("z2m-heiman-smoke-co-combined.json", SENSOR_SMOKE, D, "self_test=0 smoke=1 battery=90 battery_low=0 tamper=0"),
@@ -360,7 +360,7 @@ static void test_tuya_cached_self_test_never_hides_a_gas_alarm(void **state)
         assert_int_equal(parse(SENSOR_GAS, "{\"gas\":true,\"self_test\":true,\"self_test_result\":\"checking\"}", &res,
                                reason),
                          2);
-        assert_events(&res, "self_test=1 gas=1");
+        assert_events(&res, "self_test=2 gas=1");
 }
 
 static void test_empty_action_after_a_press_is_not_a_press(void **state)

@@ -386,6 +386,37 @@ static void test_smoke_self_test_is_never_an_alarm(void **state)
         rt_stop(&t);
 }
 
+/* Tuya's self_test datapoints (value 2) are cached by Zigbee2MQTT and repeated in
+ * every message: recorded, but a fire after them is a fire. A test the detector
+ * announces (value 1) does not last for ever either: repeats do not prolong it. */
+static void test_cached_tuya_self_test_never_hides_a_fire(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2024-01-15 11:20");
+        int r = rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_SMOKE, SENSOR_SMOKE, r);
+        rt_tick(&t);
+        rt_event(&t, S_SMOKE, EVENT_SELF_TEST, 2);
+        rt_run(&t, 2 * SEC);
+        rt_event(&t, S_SMOKE, EVENT_SELF_TEST, 2);
+        rt_event(&t, S_SMOKE, EVENT_SMOKE, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_SMOKE), 1);
+        rt_stop(&t);
+
+        rt_start(&t, NULL, "2024-01-15 11:20");
+        r = rt_resident(&t, true, NULL);
+        rt_sensor(&t, S_SMOKE, SENSOR_SMOKE, r);
+        rt_tick(&t);
+        rt_event(&t, S_SMOKE, EVENT_SELF_TEST, 1);
+        for (int i = 0; i < 11; i++) {
+                rt_run(&t, MIN);
+                rt_event(&t, S_SMOKE, EVENT_SELF_TEST, 1); /* the test bit repeated, never ended */
+        }
+        rt_event(&t, S_SMOKE, EVENT_SMOKE, 1);
+        assert_int_equal(rt_count(&t, DECISION_RAISE, RULE_SMOKE), 1);
+        rt_stop(&t);
+}
+
 static void test_cleared_smoke_alarm_gives_clear_and_stays_open(void **state)
 {
         struct rt t;
@@ -1089,6 +1120,7 @@ int main(void)
                 cmocka_unit_test(test_smoke_notifies_urgent_all),
                 cmocka_unit_test(test_stairwell_smoke_is_building_wide),
                 cmocka_unit_test(test_smoke_self_test_is_never_an_alarm),
+                cmocka_unit_test(test_cached_tuya_self_test_never_hides_a_fire),
                 cmocka_unit_test(test_cleared_smoke_alarm_gives_clear_and_stays_open),
                 cmocka_unit_test(test_silent_leak_sensor_is_offline_after_6h_for_committee),
                 cmocka_unit_test(test_door_sensor_offline_after_25h_not_6h),
