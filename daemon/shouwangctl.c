@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <locale.h>
+#include <math.h>
 #include <pwd.h>
 #include <time.h>
 
@@ -191,7 +192,7 @@ static void help_main(FILE *f)
                 "  import KIND FILE [--dry-run]     Add or update rows from a CSV file (all or nothing)\n"
                 "  export KIND [FILE] [--no-bom] [--encoding gbk]\n"
                 "                                   Write KIND as CSV (to stdout without FILE)\n"
-                "  KIND list [--json]               Show all rows (sensors with their health)\n"
+                "  KIND list [--json]               Show all rows (sensors with health and a meter's count)\n"
                 "  KIND show ID [--json]            Show one row\n"
                 "  KIND add --COLUMN VALUE ...      Add one row\n"
                 "  KIND edit ID --COLUMN VALUE ...  Change some columns of one row\n"
@@ -377,29 +378,76 @@ static void add_health(struct list_ctx *c, char *const *v, cJSON *o, char *buf, 
         sensor_health_done(&h);
 }
 
+/*
+ * A GPIO water meter's count: the pulses since it was added (sensor_health.counter, kept by the daemon)
+ * and the litres they make at the source's litres per pulse — "1234 pulses, 1234 L", like the dial on the
+ * meter. Any other sensor: "" and, in JSON, "meter": null.
+ */
+static void add_meter(struct list_ctx *c, char *const *v, cJSON *o, char *buf, size_t size)
+{
+        struct sensor_source src = {};
+        double per_pulse = 0, litres;
+        int64_t pulses;
+
+        buf[0] = '\0';
+        if (streq(v[3], "water_meter") && sensor_source_parse(v[4], &src, NULL) >= 0 && src.type == SOURCE_GPIO)
+                per_pulse = src.litres_per_pulse > 0 ? src.litres_per_pulse : 1; /* as gpio.c counts */
+        sensor_source_done(&src);
+        if (per_pulse <= 0 || store_sensor_counter_get(c->store, v[0], &pulses) < 0) {
+                if (o)
+                        cJSON_AddNullToObject(o, "meter");
+                return;
+        }
+        /* To the millilitre: 3 pulses of 0.1 L are 0.3 L, not 0.30000000000000004. */
+        litres = round((double)pulses * per_pulse * 1000) / 1000;
+        snprintf(buf, size, "%lld %s, %.15g L", (long long)pulses, pulses == 1 ? "pulse" : "pulses", litres);
+        if (o) {
+                cJSON *j = cJSON_AddObjectToObject(o, "meter");
+                if (j) {
+                        cJSON_AddNumberToObject(j, "pulses", (double)pulses);
+                        cJSON_AddNumberToObject(j, "litres_per_pulse", per_pulse);
+                        cJSON_AddNumberToObject(j, "litres", litres);
+                }
+        }
+}
+
+/* What a sensor's row shows beyond its columns: health, and a pulse meter's count. o: JSON, or NULL. */
+struct sensor_extra {
+        char health[96], meter[64];
+};
+
+static void add_sensor_extra(struct list_ctx *c, char *const *v, cJSON *o, struct sensor_extra *ret)
+{
+        add_health(c, v, o, ret->health, sizeof(ret->health));
+        add_meter(c, v, o, ret->meter, sizeof(ret->meter));
+}
+
 static int list_row(char *const *v, void *userdata)
 {
         struct list_ctx *c = userdata;
-        char health[96] = "";
+        struct sensor_extra x;
+        bool sensor = c->info->kind == ROSTER_SENSORS;
 
         if (c->array) {
                 cJSON *o = row_to_json(c->info, v);
                 if (!o)
                         return -ENOMEM;
-                if (c->info->kind == ROSTER_SENSORS)
-                        add_health(c, v, o, health, sizeof(health));
+                if (sensor)
+                        add_sensor_extra(c, v, o, &x);
                 cJSON_AddItemToArray(c->array, o);
                 return 0;
         }
-        const char *cells[ROSTER_MAX_COLUMNS + 1];
+        const char *cells[ROSTER_MAX_COLUMNS + 2];
         size_t n = c->info->n_columns;
         for (size_t i = 0; i < n; i++)
                 cells[i] = v[i];
         if (c->info->kind == ROSTER_RESIDENTS)
                 cells[4] = streq(v[4], "1") ? "yes" : "no";
-        if (c->info->kind == ROSTER_SENSORS) {
-                add_health(c, v, NULL, health, sizeof(health));
-                cells[n++] = health;
+        if (sensor) {
+                /* The meter before the health: mostly empty, it would leave trailing blanks as the last column. */
+                add_sensor_extra(c, v, NULL, &x);
+                cells[n++] = x.meter;
+                cells[n++] = x.health;
         }
         return table_add_row(c->table, cells);
 }
@@ -417,14 +465,16 @@ static int print_json(cJSON *j)
 static int cmd_list(Store *s, const struct roster_kind_info *info)
 {
         struct list_ctx c = { .info = info, .store = s, .now = now_usec(CLOCK_REALTIME) };
-        const char *headers[ROSTER_MAX_COLUMNS + 1];
+        const char *headers[ROSTER_MAX_COLUMNS + 2];
         size_t n = info->n_columns;
         int r;
 
         for (size_t i = 0; i < n; i++)
                 headers[i] = info->columns[i].name;
-        if (info->kind == ROSTER_SENSORS)
+        if (info->kind == ROSTER_SENSORS) {
+                headers[n++] = "meter";
                 headers[n++] = "health";
+        }
 
         if (arg_json) {
                 c.array = cJSON_CreateArray();
@@ -476,19 +526,21 @@ static int cmd_show(Store *s, const struct roster_kind_info *info, char **key)
                 return exit_for(r);
         }
         struct list_ctx c = { .info = info, .store = s, .now = now_usec(CLOCK_REALTIME) };
-        char health[96] = "";
+        struct sensor_extra x;
         if (arg_json) {
                 cJSON *o = row_to_json(info, v);
                 if (o && info->kind == ROSTER_SENSORS)
-                        add_health(&c, v, o, health, sizeof(health));
+                        add_sensor_extra(&c, v, o, &x);
                 r = o ? print_json(o) : log_oom();
                 cJSON_Delete(o);
         } else {
                 for (size_t i = 0; i < info->n_columns; i++)
                         printf("%-12s %s\n", info->columns[i].name, v[i]);
                 if (info->kind == ROSTER_SENSORS) {
-                        add_health(&c, v, NULL, health, sizeof(health));
-                        printf("%-12s %s\n", "health", health);
+                        add_sensor_extra(&c, v, NULL, &x);
+                        if (*x.meter)
+                                printf("%-12s %s\n", "meter", x.meter);
+                        printf("%-12s %s\n", "health", x.health);
                 }
                 if (info->kind == ROSTER_RESIDENTS)
                         (void)store_away_foreach(s, v[0], c.now, show_away, &c.now);

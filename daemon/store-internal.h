@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Inside the store: the Store struct and the statement helpers shared by
- * store.c and the files that hold other tables (store-alerts.c). Nothing
- * outside daemon/store*.c includes this.
+ * store.c and the files that hold other tables (store-alerts.c,
+ * store-state.c). Nothing outside daemon/store*.c includes this.
  */
 #pragma once
 
@@ -37,6 +37,15 @@ void store_bind_text_or_null(sqlite3_stmt *st, int i, const char *v);
 /* Step a statement that returns no rows we need; reset it. 0 or -errno. */
 int store_step_done(Store *s, sqlite3_stmt *st, const char *what);
 int store_exec(Store *s, const char *sql, const char *what);
+
+/* One number about one sensor: the first column of sql's first row, sql taking the sensor's id as ?1. -ENOENT
+ * with "There is no sensor …" when it has no row; what names the step in other failures. */
+int store_sensor_int64(Store *s, const char *sql, const char *sensor_id, int64_t *ret, const char *what);
+
+/* The group commit's sensor_health upsert (store-state.c), also behind store_sensor_health_set(): ?1 the
+ * sensor's number, ?2…?7 its health and the time, bound by store_bind_health(). */
+extern const char store_sql_health_upsert[];
+void store_bind_health(sqlite3_stmt *st, const struct store_health_update *u, usec_t now);
 
 /* A text column as a malloc'd string (NULL for SQL NULL or OOM). */
 static inline char *store_col_dup(sqlite3_stmt *st, int i)

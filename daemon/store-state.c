@@ -11,6 +11,9 @@
  * water_slots is years of history on an SD card: one row per meter and
  * half-hour at most (a slot is replaced, never appended to), WITHOUT ROWID,
  * about 15 bytes a row; nothing here deletes it.
+ *
+ * The event insert, the sensor health upsert and the last-activity upsert
+ * live only here (store_sensor_health_set() shares the health upsert).
  */
 
 #include "daemon/store-internal.h"
@@ -19,7 +22,7 @@
 
 /* The group commit's statements. store_stmt() caches them by the address of these strings. */
 static const char sql_event[] = "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)";
-static const char sql_health[] =
+const char store_sql_health_upsert[] =
         "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, state, updated_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
         "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, battery = excluded.battery, "
@@ -93,10 +96,9 @@ static void bind_event(sqlite3_stmt *st, const void *item, usec_t now)
         sqlite3_bind_int(st, 5, e->flags);
 }
 
-/* Unknown values stay NULL, as store.c writes them. */
-static void bind_health(sqlite3_stmt *st, const void *item, usec_t now)
+/* Unknown values stay NULL. */
+void store_bind_health(sqlite3_stmt *st, const struct store_health_update *u, usec_t now)
 {
-        const struct store_health_update *u = item;
         const struct sensor_health *h = &u->health;
 
         sqlite3_bind_int64(st, 1, u->num);
@@ -111,6 +113,11 @@ static void bind_health(sqlite3_stmt *st, const void *item, usec_t now)
         if (h->state)
                 store_bind_text(st, 6, h->state);
         sqlite3_bind_int64(st, 7, (sqlite3_int64)now);
+}
+
+static void bind_health(sqlite3_stmt *st, const void *item, usec_t now)
+{
+        store_bind_health(st, item, now);
 }
 
 static void bind_activity(sqlite3_stmt *st, const void *item, usec_t now)
@@ -163,8 +170,8 @@ int store_group_commit(Store *s, const struct store_group *g)
         r = run_items(s, sql_event, g->events, g->n_events, sizeof(*g->events), bind_event, false, now,
                       "Saving events");
         if (r >= 0)
-                r = run_items(s, sql_health, g->health, g->n_health, sizeof(*g->health), bind_health, true, now,
-                              "Saving sensor health");
+                r = run_items(s, store_sql_health_upsert, g->health, g->n_health, sizeof(*g->health), bind_health,
+                              true, now, "Saving sensor health");
         /* After the health rows: a counter of a sensor heard for the first time updates the row just made. */
         if (r >= 0)
                 r = run_items(s, sql_counter, g->counters, g->n_counters, sizeof(*g->counters), bind_counter, true,
@@ -262,24 +269,10 @@ int store_rule_state_foreach(Store *s, store_rule_state_cb cb, void *userdata)
 
 int store_sensor_counter_get(Store *s, const char *sensor_id, int64_t *ret)
 {
-        sqlite3_stmt *st = store_stmt(s, "SELECT coalesce(h.counter, 0) FROM sensors s "
-                                         "LEFT JOIN sensor_health h ON h.sensor_num = s.num WHERE s.id = ?1");
-        int rc, r;
-
-        if (!st)
-                return -EIO;
-        store_bind_text(st, 1, sensor_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                *ret = sqlite3_column_int64(st, 0);
-                r = 0;
-        } else if (rc == SQLITE_DONE) {
-                store_set_error(s, "There is no sensor %s.", sensor_id);
-                r = -ENOENT;
-        } else
-                r = store_fail_sqlite(s, rc, "Reading a meter's counter");
-        sqlite3_reset(st);
-        return r;
+        return store_sensor_int64(s,
+                                  "SELECT coalesce(h.counter, 0) FROM sensors s "
+                                  "LEFT JOIN sensor_health h ON h.sensor_num = s.num WHERE s.id = ?1",
+                                  sensor_id, ret, "Reading a meter's counter");
 }
 
 int store_open_alerts_severity_foreach(Store *s, store_open_alert_severity_cb cb, void *userdata)

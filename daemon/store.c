@@ -2,7 +2,8 @@
 /*
  * The SQLite store: opening (mode 0600, WAL, foreign keys, busy timeout),
  * migrations, the statement cache, and roster / away / health / audit
- * access. Events, alerts and deliveries have their own files.
+ * access. Writing events and the rules' state (store-state.c), alerts and
+ * deliveries (store-alerts.c) have their own files.
  */
 
 #include "daemon/store.h"
@@ -14,7 +15,6 @@
 
 #include "daemon/store-internal.h"
 #include "daemon/store-schema.h"
-#include "sensors/event.h"
 
 static __thread char open_error[512];
 
@@ -949,45 +949,42 @@ int store_sensor_health_get(Store *s, const char *sensor_id, struct sensor_healt
         return store_fail_sqlite(s, rc, "Reading sensor health");
 }
 
-/* ?2…?7 of a sensor_health upsert; unknown values stay NULL. */
-static void bind_health_fields(sqlite3_stmt *st, const struct sensor_health *h)
+int store_sensor_int64(Store *s, const char *sql, const char *sensor_id, int64_t *ret, const char *what)
 {
-        if (h->last_seen)
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)h->last_seen);
-        if (h->battery >= 0)
-                sqlite3_bind_int(st, 3, h->battery);
-        if (h->available >= 0)
-                sqlite3_bind_int(st, 4, h->available);
-        if (h->available_since)
-                sqlite3_bind_int64(st, 5, (sqlite3_int64)h->available_since);
-        if (h->state)
-                store_bind_text(st, 6, h->state);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)now_usec(CLOCK_REALTIME));
-}
-
-int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h)
-{
-        sqlite3_stmt *st = store_stmt(s, "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, "
-                                   "available_since, state, updated_at) "
-                                   "SELECT num, ?2, ?3, ?4, ?5, ?6, ?7 FROM sensors WHERE id = ?1 "
-                                   "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
-                                   "battery = excluded.battery, available = excluded.available, "
-                                   "available_since = excluded.available_since, state = excluded.state, "
-                                   "updated_at = excluded.updated_at");
-        int r;
+        sqlite3_stmt *st = store_stmt(s, sql);
+        int rc, r;
 
         if (!st)
                 return -EIO;
         store_bind_text(st, 1, sensor_id);
-        bind_health_fields(st, h);
-        r = store_step_done(s, st, "Saving sensor health");
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = sqlite3_column_int64(st, 0);
+                r = 0;
+        } else if (rc == SQLITE_DONE) {
+                store_set_error(s, "There is no sensor %s.", sensor_id);
+                r = -ENOENT;
+        } else
+                r = store_fail_sqlite(s, rc, what);
+        sqlite3_reset(st);
+        return r;
+}
+
+/* The same upsert as the group commit's, on its own (synchronous=FULL). */
+int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h)
+{
+        struct store_health_update u = { .health = *h };
+        sqlite3_stmt *st;
+        int r;
+
+        r = store_sensor_int64(s, "SELECT num FROM sensors WHERE id = ?1", sensor_id, &u.num, "Looking up a sensor");
         if (r < 0)
                 return r;
-        if (sqlite3_changes(s->db) == 0) {
-                store_set_error(s, "There is no sensor %s.", sensor_id);
-                return -ENOENT;
-        }
-        return 0;
+        st = store_stmt(s, store_sql_health_upsert);
+        if (!st)
+                return -EIO;
+        store_bind_health(st, &u, now_usec(CLOCK_REALTIME));
+        return store_step_done(s, st, "Saving sensor health");
 }
 
 /* ---- audit ---------------------------------------------------------------------------------------- */
@@ -1049,113 +1046,6 @@ int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata)
         return r < 0 ? r : 0;
 }
 
-/* Run body() inside BEGIN … COMMIT with synchronous=NORMAL, restoring FULL after. */
-static int batch_begin(Store *s)
-{
-        int r = store_exec(s, "PRAGMA synchronous = NORMAL", "Preparing a batch");
-        if (r < 0)
-                return r;
-        r = store_exec(s, "BEGIN IMMEDIATE", "Starting a batch");
-        if (r < 0)
-                (void)store_exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
-        return r;
-}
-
-static int batch_end(Store *s, int r)
-{
-        if (r >= 0)
-                r = store_exec(s, "COMMIT", "Committing a batch");
-        if (r < 0)
-                (void)store_rollback(s);
-        int q = store_exec(s, "PRAGMA synchronous = FULL", "Restoring synchronous");
-        return r < 0 ? r : q;
-}
-
-/* Run one statement per item in one batch; bind(st, i) binds item i. A constraint
- * failure (the sensor or resident was removed meanwhile) skips the item when
- * tolerated: history has nowhere to go, the rest is still saved. */
-typedef void (*batch_bind_fn)(sqlite3_stmt *st, size_t i, const void *items);
-
-static int batch_run(Store *s, const char *sql, size_t n, batch_bind_fn bind, const void *items,
-                     bool tolerate_constraint, const char *what)
-{
-        int r, rc;
-
-        if (n == 0)
-                return 0;
-        r = batch_begin(s);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                sqlite3_stmt *st = store_stmt(s, sql);
-                if (!st) {
-                        r = -EIO;
-                        break;
-                }
-                bind(st, i, items);
-                rc = sqlite3_step(st);
-                sqlite3_reset(st);
-                if (rc != SQLITE_DONE && !(tolerate_constraint && (rc & 0xff) == SQLITE_CONSTRAINT))
-                        r = store_fail_sqlite(s, rc, what);
-        }
-        return batch_end(s, r);
-}
-
-static void bind_event(sqlite3_stmt *st, size_t i, const void *items)
-{
-        const struct sensor_event *ev = &((const struct sensor_event *)items)[i];
-
-        sqlite3_bind_int64(st, 1, ev->sensor);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->wall);
-        sqlite3_bind_int(st, 3, ev->type);
-        sqlite3_bind_double(st, 4, ev->value);
-        sqlite3_bind_int(st, 5, ev->flags);
-}
-
-int store_events_append(Store *s, const struct sensor_event *ev, size_t n)
-{
-        return batch_run(s, "INSERT INTO events (sensor_num, at, type, value, flags) VALUES (?1, ?2, ?3, ?4, ?5)", n,
-                         bind_event, ev, false, "Saving events");
-}
-
-static void bind_health(sqlite3_stmt *st, size_t i, const void *items)
-{
-        const struct store_health_update *u = &((const struct store_health_update *)items)[i];
-        const struct sensor_health *h = &u->health;
-
-        sqlite3_bind_int64(st, 1, u->num);
-        bind_health_fields(st, h);
-}
-
-int store_health_update_many(Store *s, const struct store_health_update *u, size_t n)
-{
-        return batch_run(s,
-                         "INSERT INTO sensor_health (sensor_num, last_seen, battery, available, available_since, "
-                         "state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                         "ON CONFLICT (sensor_num) DO UPDATE SET last_seen = excluded.last_seen, "
-                         "battery = excluded.battery, available = excluded.available, "
-                         "available_since = excluded.available_since, state = excluded.state, "
-                         "updated_at = excluded.updated_at",
-                         n, bind_health, u, true, "Saving sensor health");
-}
-
-static void bind_activity(sqlite3_stmt *st, size_t i, const void *items)
-{
-        const struct store_activity *a = &((const struct store_activity *)items)[i];
-
-        store_bind_text(st, 1, a->resident_id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)a->at);
-}
-
-int store_activity_set_many(Store *s, const struct store_activity *a, size_t n)
-{
-        return batch_run(s,
-                         "INSERT INTO resident_state (resident_id, last_activity_at) VALUES (?1, ?2) "
-                         "ON CONFLICT (resident_id) DO UPDATE SET last_activity_at = "
-                         "max(last_activity_at, excluded.last_activity_at)",
-                         n, bind_activity, a, true, "Saving the last activity");
-}
-
 int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata)
 {
         sqlite3_stmt *st;
@@ -1171,27 +1061,6 @@ int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata)
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = store_fail_sqlite(s, rc, "Reading last activity");
-        sqlite3_finalize(st);
-        return r < 0 ? r : 0;
-}
-
-int store_open_alerts_foreach(Store *s, store_open_alert_cb cb, void *userdata)
-{
-        sqlite3_stmt *st;
-        int rc, r = 0;
-
-        rc = sqlite3_prepare_v2(s->db, "SELECT resident_id, building_id, rule FROM alerts WHERE state <> 'resolved'", -1,
-                                &st, NULL);
-        if (rc != SQLITE_OK)
-                return store_fail_sqlite(s, rc, "Reading open alerts");
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                r = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-                       (const char *)sqlite3_column_text(st, 2), userdata);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = store_fail_sqlite(s, rc, "Reading open alerts");
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
 }

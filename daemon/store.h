@@ -149,32 +149,19 @@ typedef int (*store_sensor_cb)(const struct store_sensor *s, void *userdata);
 int store_sensor_foreach(Store *s, store_sensor_cb cb, void *userdata);
 
 struct sensor_event;
-/*
- * Append events in one transaction (group commit). Events are not alerts: the
- * batch commits with synchronous=NORMAL (WAL: a power cut may lose the last
- * batch, never corrupt the file); alerts commit with FULL. Returns 0 or -errno.
- */
-int store_events_append(Store *s, const struct sensor_event *events, size_t n);
 
-/* Health rows for several sensors in the same kind of batch. */
+/* Health rows for several sensors, and last real activity per resident (wall usec):
+ * parts of a group commit (store_group_commit()). */
 struct store_health_update {
         int64_t num;
         struct sensor_health health;
 };
-int store_health_update_many(Store *s, const struct store_health_update *u, size_t n);
-
-/* Last real activity per resident (wall usec); set many in one batch. */
 struct store_activity {
         const char *resident_id;
         usec_t at;
 };
-int store_activity_set_many(Store *s, const struct store_activity *a, size_t n);
 typedef int (*store_activity_cb)(const char *resident_id, usec_t at, void *userdata);
 int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata);
-
-/* Open alerts' (resident or building subject, rule), for rules_restore_open_alert(). */
-typedef int (*store_open_alert_cb)(const char *resident_id, const char *building_id, const char *rule, void *userdata);
-int store_open_alerts_foreach(Store *s, store_open_alert_cb cb, void *userdata);
 
 /* Remove events older than before (realtime usec). Returns rows removed or -errno. */
 int64_t store_events_prune(Store *s, usec_t before);

@@ -324,6 +324,18 @@ static void normalise_text(char *s)
         *w = '\0';
 }
 
+/* "what/leak.alone" → "what/leak", in place: a new variant still gets its rule's words. false: no parent. */
+static bool name_to_parent(char *name)
+{
+        char *base = strrchr(name, '/');
+        char *dot = strrchr(base ? base : name, '.');
+
+        if (!dot)
+                return false;
+        *dot = '\0';
+        return true;
+}
+
 /* As templates_load(), also saying which locale the file was found in. */
 static int load_full(Templates *t, const char *locale, const char *name, char **ret_text, char **ret_path,
                      const char **ret_locale)
@@ -366,12 +378,8 @@ static int load_full(Templates *t, const char *locale, const char *name, char **
                                         *ret_locale = locales[l];
                                 return 0;
                         }
-                        /* "what/leak.alone" → "what/leak": a new variant still gets its rule's words. */
-                        char *base = strrchr(cur, '/');
-                        char *dot = strrchr(base ? base : cur, '.');
-                        if (!dot)
+                        if (!name_to_parent(cur))
                                 break;
-                        *dot = '\0';
                 }
         }
         return -ENOENT;
@@ -535,11 +543,22 @@ int decision_params_from_json(const char *json, struct decision_params *ret)
 
 /*
  * Built-in last resort, used only when neither directory has the file (a
- * broken install): the message still goes out, and the problem is reported.
+ * broken install, or a build run from the source tree): the message still
+ * goes out, and the problem is reported. The shipped files are the words
+ * people read; these are plainer. Names as the files': a key without words
+ * of its own uses its parent's ("what/leak.common" → "what/leak"), so every
+ * rule needs only its bare key here (tests/unit/test-template.c checks).
  */
 struct builtin {
         const char *name, *zh, *en;
 };
+
+/* Guidance several rules share. */
+static const char guide_water_zh[] = "先关总水阀，再拉下电闸；敲门叫人。";
+static const char guide_water_en[] = "Shut the stopcock, switch off power at the board; knock and call.";
+static const char guide_knock_zh[] = "敲门叫人，打老人电话。";
+static const char guide_knock_en[] = "Knock and phone the resident.";
+
 static const struct builtin builtins[] = {
         { "message/alert", "【守望】{urgency}｜{who}：{event}\n{what}\n地址：{place}\n时间：{date} {time}\n{guidance}\n"
                            "已有人去：{going}\n我去看看，请点：{ack_url}",
@@ -554,14 +573,71 @@ static const struct builtin builtins[] = {
         { "message/test", "【守望】测试｜{who}\n这是测试消息，不用上门。\n我去看看，请点：{ack_url}",
           "[shouwang] TEST | {who}\nThis is a test, no need to go.\nI'm going — tap: {ack_url}" },
         { "summary", "{who_place}：{event}", "{who_place}: {event}" },
+
+        /* What happened: the first line short (the title's {event}), the line after it the explanation. */
+        { "what/leak", "家中漏水", "Water leak" },
+        { "what/leak.alone", "家中漏水\n老人独居，可能无法应答，请马上去看",
+          "Water leak\nLives alone and may be unable to respond — go now" },
+        { "what/panic", "按了紧急呼叫按钮", "Pressed the emergency button" },
+        { "what/fall", "跌倒报警", "A fall was detected" },
+        { "what/smoke", "烟雾报警", "Smoke alarm" },
+        { "what/gas", "燃气泄漏报警", "Gas alarm" },
+        { "what/co", "一氧化碳报警", "Carbon monoxide alarm" },
+        { "what/inactivity", "长时间没有活动\n请上门看看", "No activity for a long time\nPlease check" },
+        { "what/inactivity.unknown", "传感器离线\n无法确认老人是否平安，请上门看看",
+          "Sensors offline\nCannot tell if all is well — please check" },
+        { "what/morning_check", "早上还没有活动\n请上门看看", "No activity this morning\nPlease check" },
+        { "what/door_open_night", "夜里家门一直开着", "Flat door open at night" },
+        { "what/night_wandering", "夜里反复开门或出门未归", "Door opened at night, maybe wandering" },
+        { "what/building_door", "楼道门长时间未关", "Building door held open" },
+        { "what/sensor_offline", "传感器离线", "Sensor offline" },
+        { "what/battery_low", "传感器电量低", "Sensor battery low" },
+        { "what/tamper", "传感器被拆动", "Sensor tampered with" },
+        { "what/combined", "多日未开门且未用水\n请马上上门看看",
+          "No door and no water use for a long time\nPlease check now" },
+        { "what/water_low_use", "用水量异常少\n请上门看看", "Very little water used\nPlease check" },
+        { "what/tap_running", "水一直在流\n可能忘关水龙头", "Water running for a long time\nMaybe a tap left on" },
+        { "what/tap_running.critical", "水龙头一直在流\n请马上去看", "Water has been running a long time\nGo now" },
+        { "what/water_abnormal", "用水量异常\n可能漏水", "Unusual water use\nMaybe a leak" },
+        { "what/test", "测试消息\n不用上门", "Test message\nNo need to go" },
+
+        /* What to do on arrival (issue 12). */
+        { "guidance/leak", guide_water_zh, guide_water_en },
+        { "guidance/tap_running", guide_water_zh, guide_water_en },
+        { "guidance/smoke", "门把手发烫不要开门；打119；大声敲门喊人。",
+          "Do not open a hot door; call 119; knock and shout." },
+        { "guidance/gas", "不要开关电灯、不要在屋里打电话；开窗；关燃气表阀门。",
+          "No light switches, no phones inside; open windows; shut the gas valve at the meter." },
+        { "guidance/co", "开窗通风，把人带到屋外；打120。", "Open windows, get the person outside; call 120." },
+        { "guidance/fall", "敲门叫人，打老人电话；进不去请找楼组长拿备用钥匙或打110。",
+          "Knock, phone the resident; if you cannot get in, ask for the spare key or call 110." },
+        { "guidance/panic", "敲门叫人，打老人电话；进不去请打110。",
+          "Knock, phone the resident; if you cannot get in, call 110." },
+        { "guidance/inactivity", guide_knock_zh, guide_knock_en },
+        { "guidance/morning_check", guide_knock_zh, guide_knock_en },
+        { "guidance/water_low_use", guide_knock_zh, guide_knock_en },
+        { "guidance/combined", "敲门叫人，打老人电话；没人应请找居委会。",
+          "Knock and phone; if nobody answers, call the committee." },
 };
 
 static const char *builtin_text(const char *name, bool en)
 {
-        for (size_t i = 0; i < ELEMENTSOF(builtins); i++)
-                if (streq(builtins[i].name, name))
-                        return en ? builtins[i].en : builtins[i].zh;
+        char cur[256];
+
+        if (isempty(name) || strlen(name) >= sizeof(cur))
+                return NULL;
+        strcpy(cur, name);
+        do
+                for (size_t i = 0; i < ELEMENTSOF(builtins); i++)
+                        if (streq(builtins[i].name, cur))
+                                return en ? builtins[i].en : builtins[i].zh;
+        while (name_to_parent(cur));
         return NULL;
+}
+
+const char *templates_builtin(const char *name, const char *locale)
+{
+        return builtin_text(name, is_en(templates_locale(locale)));
 }
 
 struct render_ctx {

@@ -99,6 +99,14 @@ const char *templates_locale(const char *locale);
  */
 int templates_load(Templates *t, const char *locale, const char *name, char **ret_text, char **ret_path);
 
+/*
+ * The built-in words used when no file has a template: every message/<purpose>,
+ * summary, what/<rule> and some guidance/<rule>, in zh_CN and en (any other
+ * locale gets zh_CN). name as for templates_load(), its parents tried in turn
+ * ("what/leak.common" → "what/leak"). A static string, or NULL if there is none.
+ */
+const char *templates_builtin(const char *name, const char *locale);
+
 /* ---- messages ------------------------------------------------------------------------------------------- */
 
 /*

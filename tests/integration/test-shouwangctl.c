@@ -3,13 +3,16 @@
  * shouwangctl as committee staff use it: the real binary on a real database.
  * Every subcommand has --help; exit codes say what happened (0 ok, 2 usage,
  * 3 bad input and nothing changed, 4 not found, 5 database); add, edit,
- * remove, away periods, import with errors and --dry-run, export round trip.
+ * remove, away periods, import with errors and --dry-run, export round trip,
+ * a water meter's pulse count.
  */
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "daemon/util.h"
 #include "tests/lib/testutil.h"
@@ -41,6 +44,18 @@ static void import_examples(void)
         assert_int_equal(ctl(true, "import contacts %s/contacts.csv", top), 0);
         assert_int_equal(ctl(true, "import links %s/links.csv", top), 0);
         assert_int_equal(ctl(true, "import sensors %s/sensors.csv", top), 0);
+}
+
+/* Write to the database as the daemon would (what shouwangctl only reads). */
+static void db_exec(const char *sql)
+{
+        sqlite3 *h = NULL;
+        char *err = NULL;
+
+        assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK)
+                fail_msg("%s: %s", sql, err);
+        sqlite3_close(h);
 }
 
 static int setup(void **state)
@@ -98,6 +113,36 @@ static void test_import_list_show_and_json(void **state)
         assert_non_null(strstr(out, "never seen"));
         assert_int_equal(ctl(true, "residents show R999"), 4);
         assert_non_null(strstr(out, "There is no resident R999"));
+}
+
+static void test_a_water_meter_shows_its_pulses_and_litres(void **state)
+{
+        import_examples();
+        assert_int_equal(ctl(true, "sensors add --id S301-water --resident_id R301 --kind water_meter "
+                                   "--source gpio:gpiochip0:5:litres=0.1"),
+                         0);
+        /* The daemon's count since each meter was added: S201-water counts a litre a pulse (examples). */
+        db_exec("INSERT INTO sensor_health (sensor_num, counter, updated_at) "
+                "SELECT num, 1234, 0 FROM sensors WHERE id = 'S201-water';"
+                "INSERT INTO sensor_health (sensor_num, counter, updated_at) "
+                "SELECT num, 3, 0 FROM sensors WHERE id = 'S301-water';");
+
+        assert_int_equal(ctl(true, "sensors list"), 0);
+        assert_non_null(strstr(out, "meter"));
+        assert_non_null(strstr(out, "1234 pulses, 1234 L"));
+        assert_non_null(strstr(out, "3 pulses, 0.3 L"));
+        assert_int_equal(ctl(true, "sensors show S201-water"), 0);
+        assert_non_null(strstr(out, "\nmeter        1234 pulses, 1234 L\n"));
+        assert_int_equal(ctl(true, "sensors show S301-water --json"), 0);
+        assert_non_null(strstr(out, "\"meter\":{\"pulses\":3,\"litres_per_pulse\":0.1,\"litres\":0.3}"));
+        assert_int_equal(ctl(true, "sensors list --json"), 0);
+        assert_non_null(strstr(out, "\"meter\":{\"pulses\":1234,\"litres_per_pulse\":1,\"litres\":1234}"));
+
+        /* Not a pulse meter: nothing to count. */
+        assert_int_equal(ctl(true, "sensors show S201-leak --json"), 0);
+        assert_non_null(strstr(out, "\"meter\":null"));
+        assert_int_equal(ctl(true, "sensors show S201-leak"), 0);
+        assert_null(strstr(out, "meter"));
 }
 
 static void test_add_edit_remove_a_resident(void **state)
@@ -246,6 +291,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_every_subcommand_has_help, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_database_is_exit_5_with_the_fix, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_import_list_show_and_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_water_meter_shows_its_pulses_and_litres, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_edit_remove_a_resident, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_a_residents_own_rule_settings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_away_period_for_the_hospital, setup, teardown),

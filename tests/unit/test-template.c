@@ -5,7 +5,9 @@
  * when all they had to say was empty), finding files (override dir before
  * shipped dir, the reader's language before zh_CN, a key before its
  * parent), and the shipped templates themselves: every key the rule engine
- * produces exists in zh_CN and en and renders without a stray placeholder.
+ * produces exists in zh_CN and en and renders without a stray placeholder;
+ * so do the built-in words used when a file is missing, which are all the
+ * daemon (messages.c) falls back on.
  * Times are rendered in Shanghai time (TZ=CST-8, no tzdata needed).
  */
 
@@ -17,6 +19,7 @@
 #include <ftw.h>
 #include <sys/stat.h>
 
+#include "daemon/messages.h"
 #include "daemon/template.h"
 #include "rules/rules.h"
 
@@ -279,6 +282,13 @@ static void print_problem(const char *problem, void *userdata)
         print_message("      problem: %s\n", problem);
 }
 
+/* Without files every template is missing; anything else is wrong with the built-in words. */
+static void on_builtin_problem(const char *problem, void *userdata)
+{
+        if (!strstr(problem, "no template ") && !strstr(problem, "no shipped templates"))
+                fail_msg("built-in words: %s", problem);
+}
+
 static void test_check_finds_typos_and_misspelt_files_in_the_override_dir(void **state)
 {
         struct dirs *d = *state;
@@ -517,7 +527,8 @@ static void test_every_rule_has_words(void **state)
 static void test_without_any_template_file_the_message_still_goes_out(void **state)
 {
         _cleanup_(templates_freep) Templates *t = NULL;
-        _cleanup_free_ char *title = NULL, *text = NULL, *problems = NULL;
+        _cleanup_free_ char *title = NULL, *text = NULL, *problems = NULL, *summary = NULL;
+        _cleanup_free_ char *title2 = NULL, *text2 = NULL;
         struct message_input in = {
                 .purpose = "alert",
                 .text_key = "leak.alone",
@@ -531,13 +542,103 @@ static void test_without_any_template_file_the_message_still_goes_out(void **sta
 
         assert_int_equal(templates_new(NULL, "/nonexistent/shouwang/templates", &t), 0);
         assert_int_equal(templates_render_message(t, &in, &title, &text, &problems), 0);
-        /* Words from the code, the key as the "what": crude, but nobody misses the alert. */
-        assert_string_equal(title, "【守望】紧急｜沈国强：leak.alone");
-        assert_non_null(strstr(text, "地址：长乐路17号 201室"));
-        assert_non_null(strstr(text, "http://gw.local/a/7?c=C2&t=abc"));
+        /* Plainer words from the code, but nobody misses the alert. */
+        assert_string_equal(title, "【守望】紧急｜沈国强：家中漏水");
+        assert_string_equal(text, "老人独居，可能无法应答，请马上去看\n"
+                                  "地址：长乐路17号 201室\n"
+                                  "时间：11月23日 01:10\n"
+                                  "先关总水阀，再拉下电闸；敲门叫人。\n"
+                                  "我去看看，请点：http://gw.local/a/7?c=C2&t=abc");
         assert_non_null(problems);
         assert_non_null(strstr(problems, "no template zh_CN/what/leak.alone.txt"));
         assert_non_null(strstr(problems, "built-in words used"));
+        assert_int_equal(templates_render_summary(t, &in, &summary, NULL), 0);
+        assert_string_equal(summary, "沈国强（长乐路17号 201室）：家中漏水");
+
+        /* A key nothing knows: the key itself says more than nothing. */
+        in.text_key = "frobnicate";
+        in.locale = "en";
+        assert_int_equal(templates_render_message(t, &in, &title2, &text2, NULL), 0);
+        assert_string_equal(title2, "[shouwang] URGENT | 沈国强: frobnicate");
+}
+
+/* What the daemon falls back on for every key the rules produce, in both languages. */
+static void test_every_key_has_built_in_words_in_both_languages(void **state)
+{
+        static const char *const locales[] = { "zh_CN", "en" };
+        _cleanup_(templates_freep) Templates *t = NULL;
+
+        for (size_t l = 0; l < ELEMENTSOF(locales); l++) {
+                for (size_t i = 0; templates_text_keys[i]; i++) {
+                        _cleanup_free_ char *what = NULL, *guidance = NULL;
+                        assert_true(asprintf(&what, "what/%s", templates_text_keys[i]) > 0);
+                        assert_true(asprintf(&guidance, "guidance/%s", templates_text_keys[i]) > 0);
+                        if (!templates_builtin(what, locales[l]))
+                                fail_msg("no built-in %s in %s (daemon/template.c)", what, locales[l]);
+                        /* Guidance is optional, but never in one language only. */
+                        if (!templates_builtin(guidance, "zh_CN") != !templates_builtin(guidance, "en"))
+                                fail_msg("built-in %s in one language only", guidance);
+                }
+                for (int r = 0; r < _RULE_ID_MAX; r++) {
+                        _cleanup_free_ char *what = NULL;
+                        assert_true(asprintf(&what, "what/%s", rule_id_to_string(r)) > 0);
+                        if (!templates_builtin(what, locales[l]))
+                                fail_msg("a new rule without built-in words: add %s to daemon/template.c", what);
+                }
+                for (size_t i = 0; templates_purposes[i]; i++) {
+                        _cleanup_free_ char *name = NULL;
+                        assert_true(asprintf(&name, "message/%s", templates_purposes[i]) > 0);
+                        if (!templates_builtin(name, locales[l]))
+                                fail_msg("no built-in %s in %s", name, locales[l]);
+                }
+                assert_non_null(templates_builtin("summary", locales[l]));
+        }
+        /* English is English: no entry forgot its translation. */
+        for (size_t i = 0; templates_text_keys[i]; i++) {
+                _cleanup_free_ char *what = NULL;
+                assert_true(asprintf(&what, "what/%s", templates_text_keys[i]) > 0);
+                assert_string_not_equal(templates_builtin(what, "zh_CN"), templates_builtin(what, "en"));
+        }
+        assert_ptr_equal(templates_builtin("what/leak.common", "en_GB.UTF-8"), templates_builtin("what/leak", "en"));
+        assert_null(templates_builtin("what/frobnicate", "zh_CN"));
+
+        /* Rendered with no file anywhere: every placeholder in the built-in words is one the renderer knows. */
+        assert_int_equal(templates_new(NULL, "/nonexistent/shouwang/templates", &t), 0);
+        assert_true(templates_check(t, on_builtin_problem, NULL) > 0);
+}
+
+/* The daemon's words (messages.c) are the templates', or their built-in words: one source either way. */
+static void test_the_daemon_uses_the_files_or_else_the_built_in_words(void **state)
+{
+        struct rule_decision d = { .severity = SEVERITY_CRITICAL, .text_key = "leak.alone",
+                                   .params = { .litres = -1, .count = -1, .lives_alone = 1 } };
+        struct alert_info a = { .id = 7, .rule = (char *)"leak", .severity = (char *)"critical",
+                                .resident_name = (char *)"沈国强", .building_id = (char *)"长乐路17号",
+                                .flat = (char *)"201", .lives_alone = 1, .text_key = (char *)"leak.alone",
+                                .opened_at = OPENED_AT };
+        struct delivery_info del = { .purpose = (char *)"alert", .contact_name = (char *)"王秀英" };
+        struct outbox_render in = { .alert = &a, .delivery = &del, .ack_url = "http://gw.local/a/7?c=C2&t=abc" };
+        const char *const dirs[] = { shipped_dir(), "/nonexistent/shouwang/templates" };
+        const char *const events[] = { "家里漏水", "家中漏水" };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *text = NULL, *title = NULL, *body = NULL, *expect = NULL;
+                Messages *m = NULL;
+
+                assert_int_equal(setenv("SHOUWANG_SHIPPED_TEMPLATES_DIR", dirs[i], 1), 0);
+                assert_int_equal(messages_new(NULL, NULL, &m), 0);
+                text = messages_render_alert_text(m, &d, "沈国强", "长乐路17号", "201");
+                assert_true(asprintf(&expect, "沈国强（长乐路17号 201室）：%s", events[i]) > 0);
+                assert_string_equal(text, expect);
+                free(expect);
+                assert_int_equal(messages_render_delivery(m, &in, &title, &body), 0);
+                assert_true(asprintf(&expect, "【守望】紧急｜沈国强：%s", events[i]) > 0);
+                assert_string_equal(title, expect);
+                assert_non_null(strstr(body, "总水阀"));
+                assert_non_null(strstr(body, "http://gw.local/a/7?c=C2&t=abc"));
+                messages_free(m);
+        }
+        unsetenv("SHOUWANG_SHIPPED_TEMPLATES_DIR");
 }
 
 static void test_stored_parameters_are_read_back(void **state)
@@ -586,6 +687,8 @@ int main(void)
                 cmocka_unit_test(test_every_shipped_key_exists_in_both_locales_and_renders_cleanly),
                 cmocka_unit_test(test_every_rule_has_words),
                 cmocka_unit_test(test_without_any_template_file_the_message_still_goes_out),
+                cmocka_unit_test(test_every_key_has_built_in_words_in_both_languages),
+                cmocka_unit_test(test_the_daemon_uses_the_files_or_else_the_built_in_words),
                 cmocka_unit_test(test_stored_parameters_are_read_back),
         };
 
