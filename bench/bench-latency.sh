@@ -9,7 +9,12 @@
 #   (a') the floor plus one durable SQLite commit per message (WAL, FULL);
 #   (b) shouwangd as shipped (TCP_NODELAY set on Paho's socket after connect);
 #   (c) shouwangd with SHOUWANG_MQTT_NO_NODELAY=1 (Paho as it comes: Nagle on);
-#   (d) the floor relay with SHOUWANG_MQTT_NO_NODELAY=1: a bare Paho relay.
+#   (d) the floor relay with SHOUWANG_MQTT_NO_NODELAY=1: a bare Paho relay;
+#   (e) Node-RED 4.x (bench/node-red/: the pinned version, installed from npm
+#       into build/bench/node-red/ by bench/node-red/install.sh) running
+#       bench/node-red/flow.json headless: the same rule, no storage; and the
+#       same Node-RED with TCP_NODELAY set on its sockets by a --require shim.
+#       Without npm or network these rows say why they were skipped.
 # Prints "figure|value|unit|baseline name|baseline value|goal|pass" lines for
 # bench/run.sh; details on stderr. Everything it starts is stopped on exit.
 #
@@ -205,6 +210,7 @@ run_daemon nonodelay "$N_SLOW" SHOUWANG_MQTT_NO_NODELAY=1
 run_relay barepaho "$N_SLOW" SHOUWANG_MQTT_NO_NODELAY=1
 # The broker's half: the same shouwangd (and probe) with TCP_NODELAY, through
 # a Mosquitto left at its default set_tcp_nodelay false.
+port_fast=$broker_port
 start_broker mosquitto-nagle false
 nagle_pid=${pids[-1]}
 uri_fast=$uri
@@ -212,6 +218,40 @@ uri="tcp://127.0.0.1:$broker_port"
 run_daemon naglebroker "$N_SLOW"
 stop "$nagle_pid"
 uri=$uri_fast
+broker_port=$port_fast
+
+# ---- Node-RED: the same rule as a flow, the same probe -----------------------------------------------------
+# run_nodered NAME COUNT [NODE OPTIONS…]: Node-RED on its own user directory, gateway NAME
+run_nodered() {
+	local name=$1 count=$2 pid; shift 2
+	mkdir -p "$work/$name.userdir"
+	cp bench/node-red/flow.json "$work/$name.userdir/flow.json"
+	BENCH_MQTT_PORT=$broker_port BENCH_LEAK_TOPIC='bench/leak/+' BENCH_ALERTS_PREFIX="shouwang/$name/alerts/" \
+		BENCH_NODERED_PORT=$(free_port) BENCH_NODERED_USERDIR="$work/$name.userdir" \
+		node "$@" "$nodered" --settings "$TOP/bench/node-red/settings.js" >"$work/$name.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	wait_for 60 "$work/$name.log" "Connected to broker" || { stop "$pid"; return 1; }
+	probe "$name" "$name" "$count" || { stop "$pid"; return 1; }
+	stop "$pid"
+}
+nodered_skip=""
+if ! command -v node >/dev/null; then
+	nodered_skip="node is not installed"
+elif ! nodered=$(bench/node-red/install.sh "$BUILD/bench/node-red" 2>"$work/nodered-install.err"); then
+	nodered_skip=$(head -n 1 "$work/nodered-install.err")
+fi
+if [[ -z "$nodered_skip" ]]; then
+	nodered_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$(dirname "$nodered")/package.json" | head -n 1)
+	log "Node-RED $nodered_version: $nodered"
+	run_nodered nodered "$N_SLOW" || nodered_skip="Node-RED did not run (see $work/nodered.log with KEEP_BENCH=1)"
+fi
+shim_skip=$nodered_skip
+if [[ -z "$nodered_skip" ]]; then
+	run_nodered noderednd "$N" --require "$TOP/bench/node-red/nodelay.js" ||
+		shim_skip="Node-RED with the shim did not run (see $work/noderednd.log with KEEP_BENCH=1)"
+fi
+[[ -z "$nodered_skip" ]] || log "Node-RED rows skipped: $nodered_skip"
 
 fl50=$(field floor p50_ms) fl99=$(field floor p99_ms)
 cf50=$(field commitfloor p50_ms) cf99=$(field commitfloor p99_ms)
@@ -222,6 +262,8 @@ nb50=$(field naglebroker p50_ms) nb99=$(field naglebroker p99_ms)
 n_sw=$(field shouwang n) n_nn=$(field nonodelay n)
 lost=0
 for r in floor commitfloor shouwang nonodelay barepaho naglebroker; do lost=$(( lost + $(field $r lost) )); done
+[[ -n "$nodered_skip" ]] || lost=$(( lost + $(field nodered lost) ))
+[[ -n "$shim_skip" ]] || lost=$(( lost + $(field noderednd lost) ))
 ((lost == 0)) || log "$lost leaks got no alert within the probe's timeout"
 
 # Goals (issue 8): p99 <= 1 ms; <= 5x the floor plus one commit, where "one
@@ -246,3 +288,18 @@ echo "leak->alert p99, Paho w/o NODELAY|$nn99|ms|with TCP_NODELAY|$sw99|-|-"
 echo "bare Paho relay p50 (w/o NODELAY)|$bp50|ms|floor relay (NODELAY)|$fl50|~44 ms (issue 3)|-"
 echo "leak->alert p50, broker w/o nodelay|$nb50|ms|broker set_tcp_nodelay|$sw50|-|-"
 echo "leak->alert p99, broker w/o nodelay|$nb99|ms|broker set_tcp_nodelay|$sw99|-|-"
+if [[ -z "$nodered_skip" ]]; then
+	nr50=$(field nodered p50_ms) nr99=$(field nodered p99_ms) n_nr=$(field nodered n)
+	[[ -n "$shim_skip" ]] || { nd50=$(field noderednd p50_ms); nd99=$(field noderednd p99_ms); }
+	# Goal (issue 8): shouwang >= 40x better than Node-RED at p50; the ratio column is Node-RED / shouwang.
+	echo "Node-RED $nodered_version leak->alert p50 ($n_nr)|$nr50|ms|shouwang p50|$sw50|>= 40x shouwang p50|$(awk -v a="$nr50" -v b="$sw50" 'BEGIN { print (a >= 40 * b) ? "pass" : "short" }')"
+	echo "Node-RED $nodered_version leak->alert p99|$nr99|ms|shouwang p99|$sw99|-|-"
+	if [[ -z "$shim_skip" ]]; then
+		echo "Node-RED + TCP_NODELAY shim p50 ($(field noderednd n))|$nd50|ms|shouwang p50|$sw50|-|-"
+		echo "Node-RED + TCP_NODELAY shim p99|$nd99|ms|shouwang p99|$sw99|-|-"
+	else
+		echo "Node-RED + TCP_NODELAY shim p50|-|ms|shouwang p50|$sw50|-|skipped: $shim_skip"
+	fi
+else
+	echo "Node-RED leak->alert p50|-|ms|shouwang p50|$sw50|>= 40x shouwang p50|skipped: $nodered_skip"
+fi

@@ -20,6 +20,25 @@ struct Alerts {
         alerts_resolved_cb resolved;
         void *resolved_userdata;
         uint64_t tokens_refused;
+        struct issued_token *tokens; /* see "tokens" below */
+};
+
+/*
+ * A contact's acknowledgement token, made in the same transaction as the
+ * delivery that will carry it (so an alert costs one durable commit, not one
+ * for the alert and another when the outbox first sends it). Only the hash is
+ * stored; the token itself waits here until the outbox asks for it with
+ * alerts_token_issue(). Dropped when the alert is resolved here or the token
+ * expires; a process that never sends (shouwangctl) leaves only unused rows.
+ */
+struct issued_token {
+        int64_t alert_id;
+        char *contact_id;
+        usec_t expires_at;
+        bool staged;     /* inserted by the transaction under way: gone if it rolls back */
+        bool handed_out; /* given to the outbox already */
+        char token[ALERT_TOKEN_LEN + 1];
+        struct issued_token *next;
 };
 
 struct candidate {
@@ -71,8 +90,38 @@ int alerts_new(Store *store, const struct alerts_settings *settings, Alerts **re
         return 0;
 }
 
+static void issued_token_free(struct issued_token *t)
+{
+        explicit_bzero(t->token, sizeof(t->token));
+        free(t->contact_id);
+        free(t);
+}
+
+/* Drop cached tokens: staged ones only (a rollback), those of one alert (alert_id > 0), or expired ones. */
+static void tokens_drop(Alerts *a, bool staged_only, int64_t alert_id, usec_t expired_at)
+{
+        for (struct issued_token **pp = &a->tokens; *pp;) {
+                struct issued_token *t = *pp;
+                bool drop = staged_only ? t->staged
+                                        : (alert_id > 0 && t->alert_id == alert_id) ||
+                                                  (!t->staged && expired_at && t->expires_at <= expired_at);
+                if (drop) {
+                        *pp = t->next;
+                        issued_token_free(t);
+                } else
+                        pp = &t->next;
+        }
+}
+
 Alerts *alerts_free(Alerts *a)
 {
+        if (!a)
+                return NULL;
+        while (a->tokens) {
+                struct issued_token *t = a->tokens;
+                a->tokens = t->next;
+                issued_token_free(t);
+        }
         free(a);
         return NULL;
 }
@@ -121,9 +170,14 @@ static int tx_end(Alerts *a, int r, bool planned)
 {
         if (r >= 0)
                 r = store_commit(a->store);
-        if (r < 0)
+        if (r < 0) {
                 (void)store_rollback(a->store);
-        else if (planned && a->planned)
+                tokens_drop(a, true, 0, 0); /* their rows are gone with the rollback */
+                return r;
+        }
+        for (struct issued_token *t = a->tokens; t; t = t->next)
+                t->staged = false;
+        if (planned && a->planned)
                 a->planned(a, a->userdata);
         return r;
 }
@@ -275,6 +329,32 @@ static int collect_role(Alerts *a, const struct alert_row *al, const char *role,
                        role, 0, out);
 }
 
+/*
+ * Fire, gas and CO skip the tier timeout: tier 1, the committee on duty and property
+ * at once. The committee on duty is the resident's committee contacts of the first
+ * tier they appear in (tier 2 in the usual ladder); the leadership a tier later
+ * (tier 3) follows on the ladder, as for any alert. Property: all of them.
+ */
+static int collect_urgent(Alerts *a, const struct alert_row *al, struct candidates *out)
+{
+        size_t before = out->n;
+        int r = collect_role(a, al, "committee", out);
+
+        if (r < 0)
+                return r;
+        for (size_t i = before + 1; i < out->n; i++)
+                if (out->c[i].tier != out->c[before].tier) {
+                        for (size_t j = i; j < out->n; j++) {
+                                free(out->c[j].id);
+                                free(out->c[j].role);
+                                free(out->c[j].notify);
+                        }
+                        out->n = i;
+                        break;
+                }
+        return collect_role(a, al, "property", out);
+}
+
 static int already_notified(Alerts *a, int64_t alert_id, const char *contact_id)
 {
         sqlite3_stmt *st = store_stmt(a->store, "SELECT 1 FROM alert_contacts WHERE alert_id = ?1 AND contact_id = ?2");
@@ -304,6 +384,36 @@ static int insert_delivery(Alerts *a, int64_t alert_id, const char *contact_id, 
         return store_step_done(a->store, st, "Planning a delivery");
 }
 
+static int token_insert(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token);
+
+/* The contact will need a token to acknowledge this alert: make it in the transaction under way. */
+static int token_plan(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now)
+{
+        struct issued_token *t;
+        int r;
+
+        tokens_drop(a, false, 0, now);
+        for (t = a->tokens; t; t = t->next)
+                if (t->alert_id == alert_id && streq(t->contact_id, contact_id))
+                        return 0; /* one per contact and alert, shared by all channels and messages */
+        t = calloc(1, sizeof(*t));
+        if (!t || !(t->contact_id = strdup(contact_id))) {
+                free(t);
+                return -ENOMEM;
+        }
+        r = token_insert(a, alert_id, contact_id, now, t->token);
+        if (r < 0) {
+                issued_token_free(t);
+                return r;
+        }
+        t->alert_id = alert_id;
+        t->expires_at = now + a->settings.token_lifetime;
+        t->staged = true;
+        t->next = a->tokens;
+        a->tokens = t;
+        return 0;
+}
+
 /* One delivery per channel in the contact's notify list ("mqtt;exec:sms"): each listed channel is used. */
 static int plan_deliveries(Alerts *a, int64_t alert_id, const char *contact_id, const char *notify,
                            const char *purpose, usec_t now)
@@ -314,6 +424,12 @@ static int plan_deliveries(Alerts *a, int64_t alert_id, const char *contact_id, 
 
         if (!copy)
                 return -ENOMEM;
+        /* The messages that carry an ack link or token (as the outbox sends them). */
+        if (!isempty(contact_id) && (streq(purpose, "alert") || streq(purpose, "reminder"))) {
+                r = token_plan(a, alert_id, contact_id, now);
+                if (r < 0)
+                        return r;
+        }
         for (char *ch = strtok_r(copy, ";", &save); ch && r >= 0; ch = strtok_r(NULL, ";", &save))
                 r = insert_delivery(a, alert_id, contact_id, ch, purpose, now);
         return r;
@@ -521,9 +637,7 @@ static int plan_first(Alerts *a, struct alert_row *al, usec_t now)
                 candidates_done(&l);
         }
         if (r >= 0 && (al->flags & ALERT_URGENT_ALL)) {
-                r = collect_role(a, al, "committee", &l);
-                if (r >= 0)
-                        r = collect_role(a, al, "property", &l);
+                r = collect_urgent(a, al, &l);
                 if (r >= 0)
                         r = tell_all(a, al->id, &l, 1, "urgent", false, now);
                 told += r > 0 ? r : 0;
@@ -627,9 +741,7 @@ int alerts_raise(Alerts *a, const struct alert_request *req, usec_t now, int64_t
                         }
                         if (r >= 0 && (req->flags & (ALERT_URGENT_ALL | ALERT_PROPERTY))) {
                                 struct candidates l = { 0 };
-                                r = collect_role(a, &al, "committee", &l);
-                                if (r >= 0)
-                                        r = collect_role(a, &al, "property", &l);
+                                r = collect_urgent(a, &al, &l);
                                 if (r >= 0)
                                         r = tell_all(a, id, &l, al.tier, "urgent", false, now);
                                 candidates_done(&l);
@@ -869,6 +981,8 @@ int alerts_resolve(Alerts *a, int64_t alert_id, const char *who, const char *out
 
 finish:
         r = tx_end(a, r, r >= 0);
+        if (r >= 0)
+                tokens_drop(a, false, alert_id, 0); /* nobody acknowledges a resolved alert */
         if (r >= 0 && a->resolved)
                 a->resolved(a, al.resident_id, al.building_id, al.rule, a->resolved_userdata);
         alert_row_done(&al);
@@ -1067,7 +1181,8 @@ static int sha256(const char *s, unsigned char out[32])
         return EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -EIO;
 }
 
-int alerts_token_issue(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token)
+/* A new random token for (alert, contact); its hash goes into alert_tokens (in the transaction under way, if any). */
+static int token_insert(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token)
 {
         unsigned char raw[16], hash[32];
         sqlite3_stmt *st;
@@ -1091,6 +1206,22 @@ int alerts_token_issue(Alerts *a, int64_t alert_id, const char *contact_id, usec
         sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
         sqlite3_bind_int64(st, 5, (sqlite3_int64)(now + a->settings.token_lifetime));
         return store_step_done(a->store, st, "Saving a token");
+}
+
+int alerts_token_issue(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token)
+{
+        struct issued_token *t;
+
+        /* The token made with the delivery, committed with the alert: no write at all. */
+        for (t = a->tokens; t; t = t->next)
+                if (t->alert_id == alert_id && streq(t->contact_id, contact_id) && !t->staged && !t->handed_out &&
+                    t->expires_at > now) {
+                        memcpy(ret_token, t->token, sizeof(t->token));
+                        t->handed_out = true;
+                        return 0;
+                }
+        /* None waiting (planned before a restart, or asked for again): a new one, committed on its own. */
+        return token_insert(a, alert_id, contact_id, now, ret_token);
 }
 
 int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,

@@ -204,7 +204,10 @@ static bool is_inflight(Outbox *o, int64_t id)
         return false;
 }
 
-/* The contact's token for this alert: one per run, shared by all channels; a new one after a restart. */
+/* The contact's token for this alert: one per run, shared by all channels; a new one after a restart.
+ * alerts_token_issue() hands over the token made in the alert's own transaction when there is one, so
+ * sending costs no commit of its own; only a delivery planned before a restart gets a token (and a
+ * commit) here. */
 static const char *token_for(Outbox *o, int64_t alert_id, const char *contact_id, usec_t now)
 {
         struct token_entry *t;
