@@ -1224,6 +1224,11 @@ int alerts_token_issue(Alerts *a, int64_t alert_id, const char *contact_id, usec
         return token_insert(a, alert_id, contact_id, now, ret_token);
 }
 
+usec_t alerts_token_lifetime(Alerts *a)
+{
+        return a->settings.token_lifetime;
+}
+
 int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,
                        usec_t now)
 {

@@ -100,8 +100,14 @@ int alerts_delivery_failed(Alerts *a, int64_t delivery_id, usec_t now);
 
 #define ALERT_TOKEN_LEN 32 /* hex characters */
 
-/* Make a new token for (alert, contact), store its hash. ret_token: ALERT_TOKEN_LEN+1 bytes. */
+/*
+ * A token for (alert, contact) to send. ret_token: ALERT_TOKEN_LEN+1 bytes. Hands over the token
+ * made with the delivery in the alert's own transaction when one is waiting (no write at all);
+ * otherwise makes a new one and commits its hash.
+ */
 int alerts_token_issue(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token);
+/* How long a token works (the config's [escalation] token_lifetime). */
+usec_t alerts_token_lifetime(Alerts *a);
 
 /*
  * Check a token presented with an action ("ack" or "resolve"). Returns 0 and

@@ -26,6 +26,7 @@ struct inflight {
 struct token_entry {
         int64_t alert_id;
         char *contact_id;
+        usec_t issued_at;
         char token[ALERT_TOKEN_LEN + 1];
         struct token_entry *next;
 };
@@ -204,32 +205,44 @@ static bool is_inflight(Outbox *o, int64_t id)
         return false;
 }
 
-/* The contact's token for this alert: one per run, shared by all channels; a new one after a restart.
- * alerts_token_issue() hands over the token made in the alert's own transaction when there is one, so
- * sending costs no commit of its own; only a delivery planned before a restart gets a token (and a
- * commit) here. */
+/* The contact's token for this alert: one per run, shared by all channels; a new one after a restart,
+ * and once half its lifetime has gone, so a reminder for an alert open for days never carries a dead
+ * link (the older links keep working until they expire). alerts_token_issue() hands over the token
+ * made in the alert's own transaction when there is one, so sending costs no commit of its own; only
+ * a delivery planned before a restart, or a renewal, gets a token (and a commit) here. */
 static const char *token_for(Outbox *o, int64_t alert_id, const char *contact_id, usec_t now)
 {
         struct token_entry *t;
+        bool fresh = false;
 
         for (t = o->tokens; t; t = t->next)
                 if (t->alert_id == alert_id && streq(t->contact_id, contact_id))
-                        return t->token;
-        t = calloc(1, sizeof(*t));
-        if (!t || !(t->contact_id = strdup(contact_id))) {
-                free(t);
-                return NULL;
+                        break;
+        if (t && now < t->issued_at + alerts_token_lifetime(o->alerts) / 2)
+                return t->token;
+        if (!t) {
+                t = calloc(1, sizeof(*t));
+                if (!t || !(t->contact_id = strdup(contact_id))) {
+                        free(t);
+                        return NULL;
+                }
+                t->alert_id = alert_id;
+                fresh = true;
         }
         if (alerts_token_issue(o->alerts, alert_id, contact_id, now, t->token) < 0) {
                 log_error("Outbox: cannot store a token for alert %lld: %s", (long long)alert_id,
                           store_error(o->store));
-                free(t->contact_id);
-                free(t);
+                if (fresh) {
+                        free(t->contact_id);
+                        free(t);
+                }
                 return NULL;
         }
-        t->alert_id = alert_id;
-        t->next = o->tokens;
-        o->tokens = t;
+        t->issued_at = now;
+        if (fresh) {
+                t->next = o->tokens;
+                o->tokens = t;
+        }
         return t->token;
 }
 

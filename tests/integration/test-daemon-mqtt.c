@@ -122,11 +122,11 @@ static int setup(void **state)
                  "[mqtt]\nuri = tcp://127.0.0.1:%d\nreconnect_max = 1s\n"
                  "[http]\npublic_url = http://192.168.1.20:8080\n"
                  "[gpio]\nenabled = no\n"
-                 "[escalation]\ntier_timeout_critical = %s\n"
+                 "[escalation]\ntier_timeout_critical = %s\n%s"
                  "[exec:sms]\ncommand = %s\ntimeout = 5s\n"
                  "[webhook:wecom]\nurl = http://127.0.0.1:%d/robot\ntimeout = 5s\n",
-                 f->db, f->broker.port, getenv("TEST_TIER_TIMEOUT") ? getenv("TEST_TIER_TIMEOUT") : "1h", script,
-                 f->web_port);
+                 f->db, f->broker.port, getenv("TEST_TIER_TIMEOUT") ? getenv("TEST_TIER_TIMEOUT") : "1h",
+                 getenv("TEST_ESCALATION") ? getenv("TEST_ESCALATION") : "", script, f->web_port);
         tu_write_file(f->conf, text);
 
         for (int i = 0; i < 4; i++) {
@@ -444,6 +444,57 @@ static void test_ack_from_ctl_does_not_reload_roster_change_does(void **state)
         assert_true(tu_wait_file(f->log, "The roster was changed by shouwangctl: reloading it", NULL, 5000));
 }
 
+/* Reminders to the one who is going, for an alert open longer than a link lives
+ * (3 days; 4 s here): a reminder never carries a dead link. */
+static int setup_short_tokens(void **state)
+{
+        setenv("TEST_ESCALATION", "reminder_interval = 1s\ntoken_lifetime = 4s\n", 1);
+        int r = setup(state);
+        unsetenv("TEST_ESCALATION");
+        return r;
+}
+
+static void last_token(const char *log, const char *topic, char *ret, size_t n)
+{
+        _cleanup_free_ char *data = NULL;
+        const char *line = NULL, *t;
+
+        assert_int_equal(read_full_file(log, &data, NULL), 0);
+        for (const char *p = data; (p = strstr(p, topic)); p++)
+                line = p;
+        assert_non_null(line);
+        t = strstr(line, "\"token\":\"");
+        assert_non_null(t);
+        snprintf(ret, n, "%.32s", t + 9);
+}
+
+static void test_reminders_for_a_long_alert_carry_a_living_link(void **state)
+{
+        struct fixture *f = *state;
+        char first[40], msg[256], later[40];
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        pub("zigbee2mqtt/r201-leak", "{\"water_leak\":true}", false);
+        assert_true(tu_wait_file(f->mqtt_log, "shouwang/test/notify/C2 ", NULL, 5000));
+        last_token(f->mqtt_log, "shouwang/test/notify/C2 ", first, sizeof(first));
+        snprintf(msg, sizeof(msg), "{\"alert\":1,\"contact\":\"C2\",\"token\":\"%s\",\"action\":\"ack\"}", first);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "MQTT ack: alert 1 acknowledged by C2", NULL, 5000));
+        /* Reminders every second; after half the link's life a new link. */
+        usleep(3500 * 1000);
+        assert_true(tu_wait_file(f->mqtt_log, "\"purpose\":\"reminder\"", NULL, 5000));
+        last_token(f->mqtt_log, "shouwang/test/notify/C2 ", later, sizeof(later));
+        assert_string_not_equal(first, later);
+        /* The new link works (the first has expired by now). */
+        snprintf(msg, sizeof(msg),
+                 "{\"alert\":1,\"contact\":\"C2\",\"token\":\"%s\",\"action\":\"resolve\",\"note\":\"好了\"}",
+                 later);
+        pub("shouwang/test/ack", msg, false);
+        assert_true(tu_wait_file(f->log, "alert 1 resolved by C2", NULL, 5000));
+}
+
 /* The story in DESIGN.md, with a 2-second tier timeout instead of 5 minutes. */
 static int setup_story(void **state)
 {
@@ -523,6 +574,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_gpio_leak_while_broker_is_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_residents_own_setting_is_used, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ack_from_ctl_does_not_reload_roster_change_does, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reminders_for_a_long_alert_carry_a_living_link, setup_short_tokens,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_leak_tier_by_tier_brother_off_niece_neighbour_goes,
                                                 setup_story, teardown),
         };
