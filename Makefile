@@ -56,7 +56,7 @@ CPPFLAGS_ALL = -D_GNU_SOURCE -DSHOUWANG_VERSION='"$(VERSION)"' \
                -DSHOUWANG_SYSCONFDIR='"$(SYSCONFDIR)"' -DSHOUWANG_DATADIR='"$(DATADIR)"' \
                -I. $(PKG_CFLAGS)
 CFLAGS_ALL := -std=gnu11 $(WARN) $(CFLAGS) -fno-strict-aliasing -MMD -MP
-LDLIBS_ALL = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm
+LDLIBS_ALL = $(PKG_LIBS) -lpaho-mqtt3cs -lpthread -lm
 
 ifdef SANITIZE
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -494,10 +494,15 @@ static int plan_broadcast(Alerts *a, int64_t alert_id, usec_t now)
 {
         /* The alert JSON on <base>/<gateway>/alerts/<id>: the outbox renders the
          * row's state at send time, so one pending broadcast is enough. */
-        sqlite3_stmt *st = store_stmt(a->store, "SELECT 1 FROM deliveries WHERE alert_id = ?1 AND contact_id = '' "
-                                                "AND state = 'pending'");
+        sqlite3_stmt *st;
         int rc;
 
+        /* Without MQTT there is no alerts topic: planning a broadcast would only
+         * leave a failed delivery in every alert's history. */
+        if (a->settings.no_broadcast)
+                return 0;
+        st = store_stmt(a->store, "SELECT 1 FROM deliveries WHERE alert_id = ?1 AND contact_id = '' "
+                                  "AND state = 'pending'");
         if (!st)
                 return -EIO;
         sqlite3_bind_int64(st, 1, alert_id);

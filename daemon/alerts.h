@@ -27,6 +27,7 @@ struct alerts_settings {
         usec_t tier_timeout_warning;  /* 30 min */
         usec_t reminder_interval;     /* 15 min */
         usec_t token_lifetime;        /* 3 days */
+        bool no_broadcast;            /* [mqtt] enabled = no: no alert JSON on <base>/<gateway>/alerts/<id> */
 };
 void alerts_settings_default(struct alerts_settings *ret);
 

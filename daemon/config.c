@@ -80,7 +80,7 @@ static const struct key_def keys[] = {
         K("gpio", "retry_interval", T_DURATION, gpio_retry_interval, "30s",
           "how often a missing chip or busy line is tried again"),
 
-        K("store", "commit_interval", T_DURATION, store_commit_interval, "200ms",
+        K("store", "commit_interval", T_DURATION, store_commit_interval, "1s",
           "events are written in batches this far apart"),
         KI("store", "events_keep_days", store_events_keep_days, "400", 1, 36500, "how long sensor events are kept"),
 

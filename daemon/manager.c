@@ -3,6 +3,7 @@
 
 #include "daemon/manager.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -37,6 +38,8 @@ struct Manager {
         ClockWatch *clock;
         Messages *messages;
         sd_event_source *alerts_timer;
+        sd_event_source *prune_timer;
+        uint64_t pruned; /* events deleted in the current run of batches */
         char *ack_topic, *status_topic;
         char mqtt_state[160];
         char status[320];
@@ -121,6 +124,39 @@ static int on_alerts_timer(sd_event_source *s, uint64_t usec, void *userdata)
         if (r < 0)
                 log_error("Escalation failed: %s — retrying", store_error(m->store));
         arm_alerts_timer(m);
+        return 0;
+}
+
+/* [store] events_keep_days: old sensor events go, a batch at a time (a year's
+ * backlog on a Pi's SD card is millions of rows), once a day after the first
+ * minute. Only with a synchronised clock: a Pi that boots with a clock years
+ * ahead must not throw its history away. */
+#define PRUNE_BATCH 5000
+
+static int on_prune_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        usec_t keep = (usec_t)m->config->store_events_keep_days * USEC_PER_DAY, now = now_usec(CLOCK_REALTIME);
+        usec_t next = USEC_PER_DAY;
+        int64_t n = 0;
+
+        if (m->clock && clock_watch_synced(m->clock) && now > keep) {
+                n = store_events_prune(m->store, now - keep, PRUNE_BATCH);
+                if (n < 0) {
+                        log_warning("Cannot delete sensor events older than %d days: %s — trying again in an hour",
+                                    m->config->store_events_keep_days, store_error(m->store));
+                        next = USEC_PER_HOUR;
+                } else if (n == PRUNE_BATCH)
+                        next = USEC_PER_SEC; /* more to go: the next batch in a second */
+                m->pruned += n > 0 ? (uint64_t)n : 0;
+                if (n >= 0 && n < PRUNE_BATCH && m->pruned > 0) {
+                        log_info("Deleted %" PRIu64 " sensor events older than %d days ([store] events_keep_days)",
+                                 m->pruned, m->config->store_events_keep_days);
+                        m->pruned = 0;
+                }
+        }
+        if (sd_event_source_set_time_relative(s, next) < 0 || sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
+                log_warning("Cannot rearm the timer that deletes old sensor events");
         return 0;
 }
 
@@ -301,6 +337,7 @@ static void runtime_free(Manager *m)
         m->alerts = alerts_free(m->alerts);
         m->messages = messages_free(m->messages);
         m->alerts_timer = sd_event_source_disable_unref(m->alerts_timer);
+        m->prune_timer = sd_event_source_disable_unref(m->prune_timer);
 }
 
 static void on_db_change(DbWatch *w, void *userdata)
@@ -320,6 +357,7 @@ static void on_db_change(DbWatch *w, void *userdata)
                         m->roster_version = v;
                 if (m->mqtt && update_subscriptions(m) < 0)
                         log_oom();
+                (void)malloc_trim(0);
         }
         outbox_kick(m->outbox);
         arm_alerts_timer(m);
@@ -362,11 +400,17 @@ static int runtime_setup(Manager *m)
                 .tier_timeout_warning = c->tier_timeout_warning,
                 .reminder_interval = c->reminder_interval,
                 .token_lifetime = c->token_lifetime,
+                .no_broadcast = !c->mqtt_enabled,
         };
         r = alerts_new(m->store, &as, &m->alerts);
         if (r < 0)
                 return log_oom();
         alerts_set_planned_callback(m->alerts, on_planned, m);
+        /* The first look a few seconds after start, once the roster and MQTT are up. */
+        r = sd_event_add_time_relative(m->event, &m->prune_timer, CLOCK_BOOTTIME, 5 * USEC_PER_SEC, USEC_PER_SEC,
+                                       on_prune_timer, m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the timer that deletes old sensor events: %m");
 
         struct outbox_settings os = { .gateway = c->gateway, .public_url = c->http_public_url, .locale = c->locale };
         r = outbox_new(m->event, m->store, m->alerts, &os, &m->outbox);
@@ -399,6 +443,9 @@ static int runtime_setup(Manager *m)
         r = setup_channels(m);
         if (r < 0)
                 return r;
+        /* Loading a big roster frees as much as it keeps (rows read, name tables
+         * rebuilt): give it back rather than hold it for the gateway's life. */
+        (void)malloc_trim(0);
 
         /* Hook: the HTTP acknowledgement server ("I'm going" / "resolved" pages,
          * libmicrohttpd with its fd on this loop) starts here on c->http_listen,

@@ -270,8 +270,6 @@ static void record(Outbox *o, struct inflight *f, int error, bool permanent, con
         if (error == 0) {
                 outcome = DELIVERY_SENT;
                 o->stats.sent++;
-                log_info("Delivered %s of alert %lld to %s by %s (%s)", f->purpose, (long long)f->alert_id,
-                         isempty(f->contact_id) ? "everyone following alerts" : f->contact_id, f->channel, detail);
         } else if (permanent || (!is_alert && (unsigned)f->attempts + 1 >= o->info_attempts)) {
                 outcome = DELIVERY_FAILED;
                 o->stats.failed++;
@@ -287,6 +285,11 @@ static void record(Outbox *o, struct inflight *f, int error, bool permanent, con
         if (r < 0)
                 log_error("Outbox: cannot record delivery %lld: %s", (long long)f->delivery_id,
                           store_error(o->store));
+        else if (outcome == DELIVERY_SENT)
+                /* Logged once it is on disk: "Delivered" in the journal means it will not be sent again
+                 * after a power cut. */
+                log_info("Delivered %s of alert %lld to %s by %s (%s)", f->purpose, (long long)f->alert_id,
+                         isempty(f->contact_id) ? "everyone following alerts" : f->contact_id, f->channel, detail);
         /* A family member's phone that fails moves the alert on to the next family contact now. */
         if (error != 0 && streq(f->purpose, "alert") && alerts_delivery_failed(o->alerts, f->delivery_id, now) < 0)
                 log_error("Outbox: family fallback failed: %s", store_error(o->store));

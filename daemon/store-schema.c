@@ -275,6 +275,19 @@ static const char *const migrations[] = {
         "CREATE TRIGGER roster_sensors_insert AFTER INSERT ON sensors BEGIN UPDATE roster_version SET version = version + 1; END;"
         "CREATE TRIGGER roster_sensors_update AFTER UPDATE ON sensors BEGIN UPDATE roster_version SET version = version + 1; END;"
         "CREATE TRIGGER roster_sensors_delete AFTER DELETE ON sensors BEGIN UPDATE roster_version SET version = version + 1; END",
+
+        /* 3 → 4: events by time, not by sensor. No query looked events up by sensor; (sensor_num, at) put
+         * every message's events on an index page of its own, a random 4 KiB write per message on an SD
+         * card. (at) grows at its end, with the rows, and is what the retention's DELETE … WHERE at < ?
+         * needs. A sensor's history is a time range filtered by sensor. */
+        "DROP INDEX events_sensor_at;"
+        "CREATE INDEX events_at ON events(at)",
+
+        /* 4 → 5: no index on events at all. Even (at), appended at its end, cost ~40 % of the bytes
+         * written per event (a leaf and its parents rewritten at every group commit). `at` is the
+         * arrival time, so it grows with the row id; the retention finds its boundary by a binary
+         * search over the ids (store_events_prune()). */
+        "DROP INDEX events_at",
 };
 
 int store_schema_latest(void)

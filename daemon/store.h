@@ -163,8 +163,10 @@ struct store_activity {
 typedef int (*store_activity_cb)(const char *resident_id, usec_t at, void *userdata);
 int store_activity_foreach(Store *s, store_activity_cb cb, void *userdata);
 
-/* Remove events older than before (realtime usec). Returns rows removed or -errno. */
-int64_t store_events_prune(Store *s, usec_t before);
+/* Remove up to max events older than before (realtime usec), oldest first, so a
+ * year's backlog goes in short steps that never hold the loop. Returns rows
+ * removed or -errno. */
+int64_t store_events_prune(Store *s, usec_t before, unsigned max);
 
 /* ---- alerts and deliveries as the outbox and shouwangctl read them (store-alerts.c) --------------------- */
 

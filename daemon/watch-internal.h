@@ -5,7 +5,7 @@
 #include "daemon/watch.h"
 
 /* watch-mqtt.c: the topic map behind an opaque pointer. */
-int watch_topics_new(void **ret);
+int watch_topics_new(size_t n_sensors, void **ret);
 void watch_topics_free(void *map);
 int watch_topics_add(void *map, const char *topic, uint32_t num, enum sensor_kind kind);
 /* The topic filters to subscribe to (malloc'd array of malloc'd strings). */

@@ -10,13 +10,32 @@
 #include "daemon/watch-internal.h"
 #include "sensors/topic-map.h"
 
-/* Topics shared by this many devices under one first level are subscribed as "LEVEL/#". 0: exact topics. */
-#define GROUP_MIN 0
+/* Topics shared by this many devices under one first level are subscribed as "LEVEL/#"
+ * (zigbee2mqtt/#). A building's roster stays below it and subscribes exact topics; a
+ * gateway for a whole street does not hold 100,000 subscription strings three times over
+ * (in the map, the client, and Paho's SUBSCRIBE packets), nor make the broker hold them
+ * (docs/performance.md figure 4). The price: messages of devices not in the roster
+ * arrive and are looked up and dropped. */
+#define GROUP_MIN 256
 
-int watch_topics_new(void **ret)
+/* Zigbee2MQTT's own topics (zigbee2mqtt/bridge/state, …/bridge/devices) arrive through a
+ * wildcard: not a sensor someone forgot to add, so not worth a line in the log. */
+static bool is_bridge_topic(const char *topic)
+{
+        const char *slash = strchr(topic, '/');
+        return slash && startswith(slash + 1, "bridge/");
+}
+
+int watch_topics_new(size_t n_sensors, void **ret)
 {
         TopicMap *m = NULL;
         int r = topic_map_new(&m);
+        if (r >= 0)
+                r = topic_map_reserve(m, n_sensors);
+        if (r < 0) {
+                topic_map_free(m);
+                m = NULL;
+        }
         *ret = m;
         return r;
 }
@@ -49,7 +68,7 @@ void watch_mqtt_message(Watch *w, const char *topic, const void *payload, size_t
 
         if (topic_map_lookup(watch_topic_map(w), topic, &sensors, &n) < 0 || n == 0) {
                 watch_count_unknown(w, false);
-                if (watch_topic_first_time(w, topic))
+                if (!is_bridge_topic(topic) && watch_topic_first_time(w, topic))
                         log_info("MQTT: message on %s, which no sensor in the roster uses — ignored (add the sensor "
                                  "with shouwangctl sensors add --source mqtt:%s …)",
                                  topic, topic);

@@ -13,6 +13,8 @@
 #include "sensors/source.h"
 
 #define EVENT_BATCH_MAX 1024
+/* Compact a queue's `later` list when it holds this many more entries than it has rows (see save_mark()). */
+#define LATER_SLACK 64
 #define LOGGED_TOPICS_MAX 1024
 /* Water slots given back to the engine at load: its 25 hours of hourly use and 48 half-hours of flow, and a
  * half-hour over (slot = wall seconds / 1800). */
@@ -27,10 +29,33 @@ struct sensor_rt {
         int building;
         bool wired;
         struct sensor_health health;
-        bool dirty;
+        usec_t saved_seen;       /* last_seen as the store has it; 0: not yet */
+        int saved_battery;       /* battery as the store has it; -1: unknown */
         double litres_per_pulse; /* a pulse meter's */
         int64_t counter;         /* its pulses so far (sensor_health.counter) */
         bool counter_dirty;
+};
+
+/*
+ * When a row (a sensor's health, a resident's last activity) must be written: not at all, with the next
+ * refresh (only its freshness moved: last seen, last activity, a battery level), or with the next group
+ * commit (something a restart needs changed).
+ */
+enum save {
+        SAVE_NONE,
+        SAVE_LATER,
+        SAVE_SOON,
+};
+
+/*
+ * The rows waiting for a write, by index (into Watch.sensors, or the resident index), so a group commit
+ * looks at those only, not at all 50,000 sensors. An index is in `soon` once while its state is SAVE_SOON;
+ * `later` may hold stale entries (a row written early, or marked again): its state says what is true.
+ */
+struct save_queue {
+        uint8_t *state; /* enum save, per index */
+        uint32_t *soon, *later;
+        size_t n, n_soon, alloc_soon, n_later, alloc_later;
 };
 
 struct name_index {
@@ -57,7 +82,10 @@ struct Watch {
         char **resident_names, **resident_flats;
         int *resident_building;
         usec_t *last_activity;
-        bool *activity_dirty;
+        usec_t *saved_activity; /* as the store has it; 0: nothing */
+
+        struct save_queue sensor_q, resident_q;
+        usec_t refresh_due; /* CLOCK_BOOTTIME: the rows in a `later` list are written by then; 0: none wait */
 
         void *topics; /* TopicMap, see watch-mqtt.c */
         char **subs;
@@ -71,7 +99,7 @@ struct Watch {
         size_t n_slots, alloc_slots;
         struct rule_state_update *states;
         size_t n_states, alloc_states;
-        sd_event_source *commit_timer, *rules_timer;
+        sd_event_source *commit_timer, *rules_timer, *refresh_timer;
         struct rule_output out;
         bool synced;
 
@@ -139,6 +167,78 @@ static int name_index_add(struct name_index *x, const char *name)
         return (int)x->n++;
 }
 
+/* ---- rows waiting for a write ---------------------------------------------------------------------------------- */
+
+static int save_queue_init(struct save_queue *q, size_t n)
+{
+        *q = (struct save_queue){ .state = calloc(n + 1, 1), .n = n };
+        return q->state ? 0 : -ENOMEM;
+}
+
+static void save_queue_done(struct save_queue *q)
+{
+        free(q->state);
+        free(q->soon);
+        free(q->later);
+        *q = (struct save_queue){ 0 };
+}
+
+static bool push_index(uint32_t **v, size_t *n, size_t *alloc, uint32_t i)
+{
+        if (*n == *alloc) {
+                size_t na = *alloc ? *alloc * 2 : 256;
+                uint32_t *nv = realloc(*v, na * sizeof(*nv));
+                if (!nv)
+                        return false;
+                *v = nv;
+                *alloc = na;
+        }
+        (*v)[(*n)++] = i;
+        return true;
+}
+
+/* Drop the stale entries of `later` (and duplicates): it never grows beyond the rows plus a little. */
+static void save_queue_compact(struct save_queue *q)
+{
+        size_t keep = 0;
+
+        for (size_t k = 0; k < q->n_later; k++) {
+                uint32_t i = q->later[k];
+                if (q->state[i] != SAVE_LATER)
+                        continue;
+                q->state[i] = SAVE_LATER + 16; /* kept once */
+                q->later[keep++] = i;
+        }
+        for (size_t k = 0; k < keep; k++)
+                q->state[q->later[k]] = SAVE_LATER;
+        q->n_later = keep;
+}
+
+static void arm_refresh(Watch *w);
+
+/* Row i must be written at least as soon as `how` says. */
+static void save_mark(Watch *w, struct save_queue *q, uint32_t i, enum save how)
+{
+        if (i >= q->n || how <= q->state[i])
+                return;
+        if (how == SAVE_SOON) {
+                if (!push_index(&q->soon, &q->n_soon, &q->alloc_soon, i)) {
+                        log_oom();
+                        return;
+                }
+                q->state[i] = SAVE_SOON;
+                return;
+        }
+        if (q->n_later >= q->n + LATER_SLACK)
+                save_queue_compact(q);
+        if (!push_index(&q->later, &q->n_later, &q->alloc_later, i)) {
+                log_oom();
+                return;
+        }
+        q->state[i] = SAVE_LATER;
+        arm_refresh(w);
+}
+
 /* ---- life cycle --------------------------------------------------------------------------------------------- */
 
 static struct rules_clock clock_now(Watch *w);
@@ -175,7 +275,9 @@ int watch_new(sd_event *e, Store *store, Alerts *alerts, const struct watch_sett
                 rules_settings_default(&w->rules_defaults);
         w->st.rules = NULL;
         if (!w->st.commit_interval)
-                w->st.commit_interval = 200 * USEC_PER_MSEC;
+                w->st.commit_interval = USEC_PER_SEC;
+        if (!w->st.refresh_interval)
+                w->st.refresh_interval = 15 * USEC_PER_MINUTE;
         w->synced = true;
         alerts_set_resolved_callback(alerts, on_resolved, w);
         *ret = w;
@@ -204,11 +306,16 @@ static void free_roster(Watch *w)
         free(w->resident_flats);
         free(w->resident_building);
         free(w->last_activity);
-        free(w->activity_dirty);
+        free(w->saved_activity);
         w->resident_names = w->resident_flats = NULL;
         w->resident_building = NULL;
         w->last_activity = NULL;
-        w->activity_dirty = NULL;
+        w->saved_activity = NULL;
+        save_queue_done(&w->sensor_q);
+        save_queue_done(&w->resident_q);
+        w->refresh_due = 0;
+        if (w->refresh_timer)
+                (void)sd_event_source_set_enabled(w->refresh_timer, SD_EVENT_OFF);
         name_index_done(&w->residents);
         name_index_done(&w->buildings);
         watch_topics_free(w->topics);
@@ -228,6 +335,7 @@ Watch *watch_free(Watch *w)
         free_roster(w);
         sd_event_source_disable_unref(w->commit_timer);
         sd_event_source_disable_unref(w->rules_timer);
+        sd_event_source_disable_unref(w->refresh_timer);
         rule_output_done(&w->out);
         free(w->pending);
         free(w->slots);
@@ -282,46 +390,82 @@ static char *state_subject(Watch *w, const struct rule_state_update *u)
 }
 
 /*
- * The group commit: events, sensor health, last activity, pulse counters, water slots and rule state, in one
- * transaction (store_group_commit()). A batch that cannot be saved is dropped after saying so: events and
- * this state are history and bookkeeping, not alerts, and a full disk must not grow our memory.
+ * Take the rows a commit writes out of a queue: those marked SAVE_SOON, and with `all` those marked
+ * SAVE_LATER too. Their state goes back to SAVE_NONE (an index in both lists is taken once). The indexes are
+ * put in ret (room for n_soon + n_later).
  */
-int watch_flush(Watch *w)
+static size_t save_queue_take(struct save_queue *q, bool all, uint32_t *ret)
+{
+        size_t n = 0;
+
+        for (size_t k = 0; k < q->n_soon; k++)
+                if (q->state[q->soon[k]] == SAVE_SOON) {
+                        q->state[q->soon[k]] = SAVE_NONE;
+                        ret[n++] = q->soon[k];
+                }
+        q->n_soon = 0;
+        if (!all)
+                return n;
+        for (size_t k = 0; k < q->n_later; k++)
+                if (q->state[q->later[k]] == SAVE_LATER) {
+                        q->state[q->later[k]] = SAVE_NONE;
+                        ret[n++] = q->later[k];
+                }
+        q->n_later = 0;
+        return n;
+}
+
+/*
+ * The group commit: events, pulse counters, water slots and rule state, the sensor health and last
+ * activity rows marked SAVE_SOON, and with `all` (a refresh is due, or watch_flush()) those marked
+ * SAVE_LATER — in one transaction (store_group_commit()). A batch that cannot be saved is dropped after
+ * saying so: events and this state are history and bookkeeping, not alerts, and a full disk must not grow
+ * our memory. The rows stay marked as the store has them, so the next change tells again what to write.
+ */
+static int group_commit(Watch *w, bool all)
 {
         struct store_group g = { .events = w->pending, .n_events = w->n_pending };
+        _cleanup_free_ uint32_t *si = NULL, *ri = NULL;
         _cleanup_free_ struct store_health_update *u = NULL;
         _cleanup_free_ struct store_activity *a = NULL;
         _cleanup_free_ struct store_counter *c = NULL;
         _cleanup_free_ struct store_rule_state *st = NULL;
-        size_t n_health = 0, n_activity = 0, n_counters = 0;
+        size_t n_si, n_ri;
         int r;
 
-        for (size_t i = 0; i < w->n_sensors; i++) {
-                n_health += w->sensors[i].dirty;
-                n_counters += w->sensors[i].counter_dirty;
+        if (!all && w->refresh_due && now_usec(CLOCK_BOOTTIME) >= w->refresh_due)
+                all = true;
+        if (all) {
+                w->refresh_due = 0;
+                if (w->refresh_timer)
+                        (void)sd_event_source_set_enabled(w->refresh_timer, SD_EVENT_OFF);
         }
-        for (size_t i = 0; i < w->residents.n; i++)
-                n_activity += w->activity_dirty[i];
-        if (!w->n_pending && !n_health && !n_activity && !n_counters && !w->n_slots && !w->n_states)
+        if (!w->n_pending && !w->sensor_q.n_soon && !w->resident_q.n_soon && !w->n_slots && !w->n_states &&
+            (!all || (!w->sensor_q.n_later && !w->resident_q.n_later)))
                 return 0;
 
-        u = calloc(n_health + 1, sizeof(*u));
-        a = calloc(n_activity + 1, sizeof(*a));
-        c = calloc(n_counters + 1, sizeof(*c));
+        si = calloc(w->sensor_q.n_soon + (all ? w->sensor_q.n_later : 0) + 1, sizeof(*si));
+        ri = calloc(w->resident_q.n_soon + (all ? w->resident_q.n_later : 0) + 1, sizeof(*ri));
+        if (!si || !ri)
+                return log_oom();
+        n_si = save_queue_take(&w->sensor_q, all, si);
+        n_ri = save_queue_take(&w->resident_q, all, ri);
+
+        u = calloc(n_si + 1, sizeof(*u));
+        c = calloc(n_si + 1, sizeof(*c));
+        a = calloc(n_ri + 1, sizeof(*a));
         st = calloc(w->n_states + 1, sizeof(*st));
         if (!u || !a || !c || !st)
                 return log_oom();
-        for (size_t i = 0; i < w->n_sensors; i++) {
-                struct sensor_rt *x = &w->sensors[i];
-                if (x->dirty)
-                        u[g.n_health++] = (struct store_health_update){ .num = x->num, .health = x->health };
+        for (size_t k = 0; k < n_si; k++) {
+                struct sensor_rt *x = &w->sensors[si[k]];
+                u[g.n_health++] = (struct store_health_update){ .num = x->num, .health = x->health };
                 if (x->counter_dirty)
                         c[g.n_counters++] = (struct store_counter){ .sensor_num = x->num, .counter = x->counter };
         }
-        for (size_t i = 0; i < w->residents.n; i++)
-                if (w->activity_dirty[i])
-                        a[g.n_activity++] = (struct store_activity){ .resident_id = w->residents.names[i],
-                                                                     .at = w->last_activity[i] };
+        for (size_t k = 0; k < n_ri; k++)
+                a[g.n_activity++] = (struct store_activity){ .resident_id = w->residents.names[ri[k]],
+                                                             .at = w->last_activity[ri[k]] };
         for (size_t i = 0; i < w->n_states; i++) {
                 const struct rule_state_update *x = &w->states[i];
                 char *subject = state_subject(w, x);
@@ -343,21 +487,71 @@ int watch_flush(Watch *w)
                 /* Say it loudly and carry on. */
                 log_error("Could not save %zu sensor events and the state that goes with them: %s", w->n_pending,
                           store_error(w->store));
+        else {
+                for (size_t k = 0; k < n_si; k++) {
+                        struct sensor_rt *x = &w->sensors[si[k]];
+                        x->saved_seen = x->health.last_seen;
+                        x->saved_battery = x->health.battery;
+                }
+                for (size_t k = 0; k < n_ri; k++)
+                        if (w->last_activity[ri[k]] > w->saved_activity[ri[k]])
+                                w->saved_activity[ri[k]] = w->last_activity[ri[k]]; /* the store keeps the max */
+        }
 
         for (size_t i = 0; i < g.n_states; i++)
                 free((char *)st[i].subject);
-        for (size_t i = 0; i < w->n_sensors; i++)
-                w->sensors[i].dirty = w->sensors[i].counter_dirty = false;
-        for (size_t i = 0; i < w->residents.n; i++)
-                w->activity_dirty[i] = false;
+        for (size_t k = 0; k < n_si; k++)
+                w->sensors[si[k]].counter_dirty = false;
         w->n_pending = w->n_slots = w->n_states = 0;
         return r;
 }
 
+int watch_commit(Watch *w)
+{
+        return group_commit(w, false);
+}
+
+int watch_flush(Watch *w)
+{
+        return group_commit(w, true);
+}
+
 static int on_commit(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        (void)watch_flush(userdata);
+        (void)watch_commit(userdata);
         return 0;
+}
+
+static int on_refresh(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Watch *w = userdata;
+
+        w->refresh_due = 0; /* due now: the commit writes the `later` rows */
+        (void)group_commit(w, true);
+        return 0;
+}
+
+/* The first row waiting for a refresh starts the clock: it and all that join it are written by then. */
+static void arm_refresh(Watch *w)
+{
+        usec_t due;
+        int r;
+
+        if (w->refresh_due)
+                return;
+        due = now_usec(CLOCK_BOOTTIME) + w->st.refresh_interval;
+        if (w->refresh_timer) {
+                r = sd_event_source_set_time(w->refresh_timer, due);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(w->refresh_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(w->event, &w->refresh_timer, CLOCK_BOOTTIME, due, USEC_PER_SEC, on_refresh, w);
+        if (r < 0) {
+                /* Then the next group commit writes them. */
+                log_error_errno(r, "Cannot arm the refresh timer: %m");
+                due = now_usec(CLOCK_BOOTTIME);
+        }
+        w->refresh_due = due;
 }
 
 static void arm_commit(Watch *w)
@@ -373,7 +567,7 @@ static void arm_commit(Watch *w)
                 (void)sd_event_source_set_enabled(w->commit_timer, SD_EVENT_ONESHOT);
         } else if (sd_event_add_time(w->event, &w->commit_timer, CLOCK_BOOTTIME, now + w->st.commit_interval,
                                      w->st.commit_interval / 4, on_commit, w) < 0)
-                (void)watch_flush(w);
+                (void)watch_commit(w);
 }
 
 /* ---- decisions → alerts ------------------------------------------------------------------------------------- */
@@ -566,15 +760,51 @@ static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- events ------------------------------------------------------------------------------------------------- */
 
-static void update_health(struct sensor_rt *s, const struct sensor_event *e)
+/*
+ * When a sensor's health row must be written, now that it was heard. At once (the next group commit) when
+ * something a restart would get wrong changed: its state (restored as state at start), its availability,
+ * the first time it is heard, its first battery level, or the battery crossing the low mark (what
+ * `shouwangctl sensors` warns about). Otherwise — last_seen moved, the battery a point up or down — with
+ * the next refresh, which comes at most a refresh interval after the first row began to wait (a restart
+ * after a crash then counts a silence at most that much too early: the offline limits are hours), or at
+ * a clean stop or reload (watch_flush()). A sensor that reports every 10 to 60 minutes, as Zigbee devices
+ * do, would otherwise cost a random 4 KiB page per message: the batched refresh writes neighbouring rows
+ * together (docs/performance.md figure 6).
+ */
+static enum save health_save(const struct sensor_rt *s, bool changed)
 {
+        const struct sensor_health *h = &s->health;
+        bool low = h->battery >= 0 && h->battery < SENSOR_BATTERY_LOW_PERCENT;
+        bool was_low = s->saved_battery >= 0 && s->saved_battery < SENSOR_BATTERY_LOW_PERCENT;
+
+        if (changed || !s->saved_seen || (s->saved_battery < 0 && h->battery >= 0) || low != was_low)
+                return SAVE_SOON;
+        return SAVE_LATER;
+}
+
+/* Heard from: anything heard means it is there, unless it said otherwise (wired: its line says). */
+static bool mark_available(struct sensor_rt *s, usec_t wall)
+{
+        if (s->health.available == 1)
+                return false;
+        s->health.available = 1;
+        s->health.available_since = wall;
+        return true;
+}
+
+/* True if something a restart needs changed (state, availability). */
+static bool update_health(struct sensor_rt *s, const struct sensor_event *e)
+{
+        bool changed = false;
         char state[40];
 
         s->health.last_seen = e->wall;
         switch ((enum event_type)e->type) {
         case EVENT_AVAILABILITY:
-                if (s->health.available != (e->value > 0))
+                if (s->health.available != (e->value > 0)) {
                         s->health.available_since = e->wall;
+                        changed = true;
+                }
                 s->health.available = e->value > 0;
                 break;
         case EVENT_BATTERY:
@@ -596,8 +826,11 @@ static void update_health(struct sensor_rt *s, const struct sensor_event *e)
                 if (e->type == EVENT_LOCK_FAULT && s->health.state && startswith(s->health.state, "contact="))
                         break;
                 snprintf(state, sizeof(state), "%s=%.15g", event_type_to_string(e->type), e->value);
+                if (s->health.state && streq(s->health.state, state))
+                        break;
                 free(s->health.state);
                 s->health.state = strdup(state);
+                changed = true;
                 break;
         case EVENT_BUTTON:
         case EVENT_SELF_TEST:
@@ -609,12 +842,29 @@ static void update_health(struct sensor_rt *s, const struct sensor_event *e)
         case _EVENT_TYPE_MAX:
                 break;
         }
-        /* Anything heard from a sensor means it is there, unless it said otherwise. */
-        if (e->type != EVENT_AVAILABILITY && s->health.available != 1 && !s->wired) {
-                s->health.available = 1;
-                s->health.available_since = e->wall;
-        }
-        s->dirty = true;
+        if (e->type != EVENT_AVAILABILITY && !s->wired && mark_available(s, e->wall))
+                changed = true;
+        return changed;
+}
+
+static uint32_t sensor_index(Watch *w, const struct sensor_rt *s)
+{
+        return (uint32_t)(s - w->sensors);
+}
+
+/*
+ * A resident's real activity. The store's copy may lag up to a refresh interval behind: after a crash an
+ * inactivity timer then continues from at most that much before the last real activity (its alert comes
+ * at most that much earlier, never later). Written at once the first time, or when the rules say a
+ * restart would judge it differently (the morning's first, while a tap runs); otherwise with the refresh.
+ */
+static void activity_seen(Watch *w, int i, usec_t wall)
+{
+        usec_t saved = w->saved_activity[i];
+        bool soon = !saved || (w->rules && rules_activity_worth_saving(w->rules, i, saved, wall));
+
+        w->last_activity[i] = wall;
+        save_mark(w, &w->resident_q, (uint32_t)i, soon ? SAVE_SOON : SAVE_LATER);
 }
 
 static bool is_alarm_type(uint16_t t)
@@ -656,15 +906,12 @@ void watch_event(Watch *w, const struct sensor_event *ev)
         if (!w->synced)
                 e.flags |= EVENT_UNSYNCED;
         w->stats.events++;
-        update_health(s, &e);
-        if (s->resident >= 0 && event_is_activity(&e)) {
-                w->last_activity[s->resident] = e.wall;
-                w->activity_dirty[s->resident] = true;
-        }
+        save_mark(w, &w->sensor_q, sensor_index(w, s), health_save(s, update_health(s, &e)));
         if (e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value)) {
                 /* The meter's own count, like the dial on it; kept across restarts in sensor_health.counter. */
                 s->counter += llround(e.value / s->litres_per_pulse);
                 s->counter_dirty = true;
+                save_mark(w, &w->sensor_q, sensor_index(w, s), SAVE_SOON);
         }
 
         if (w->n_pending == w->alloc_pending) {
@@ -678,13 +925,16 @@ void watch_event(Watch *w, const struct sensor_event *ev)
         if (w->n_pending < w->alloc_pending)
                 w->pending[w->n_pending++] = e;
         if (w->n_pending >= EVENT_BATCH_MAX)
-                (void)watch_flush(w);
+                (void)watch_commit(w);
         else
                 arm_commit(w);
 
         if (w->rules) {
                 if (rules_event(w->rules, &e, &now, &w->out) < 0)
                         log_debug("Rules: event for sensor %s not taken", s->id);
+                /* What the rules count as activity: a door report repeating "closed" with the battery is not. */
+                else if (w->out.activity >= 0 && (size_t)w->out.activity < w->residents.n)
+                        activity_seen(w, w->out.activity, e.wall);
                 handle_decisions(w);
                 arm_rules(w);
         }
@@ -719,6 +969,7 @@ struct setting {
 struct load_ctx {
         Watch *w;
         int r;
+        size_t max_sensors, skipped; /* room counted before the load; sensors added meanwhile wait */
         struct setting *settings; /* per-resident overrides, ordered by resident id like the residents */
         size_t n_settings, next_setting;
 };
@@ -801,6 +1052,11 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         struct sensor_rt *s;
         int kind, r;
 
+        /* Counted first, read second: a sensor shouwangctl adds in between has no room yet. */
+        if (w->n_sensors >= c->max_sensors) {
+                c->skipped++;
+                return 0;
+        }
         kind = sensor_kind_from_string(x->kind);
         if (kind < 0 || sensor_source_parse(x->source, &src, &err) < 0) {
                 log_warning("Sensor %s: cannot use source '%s' (%s) — fix it with shouwangctl sensors edit %s --source …",
@@ -828,6 +1084,8 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         };
         s->id = strdup(x->id);
         s->health = x->health;
+        s->saved_seen = x->health.last_seen;
+        s->saved_battery = x->health.battery;
         s->health.state = x->health.state ? strdup(x->health.state) : NULL;
         r = isempty(x->resident_id) ? -1 : name_index_find(&w->residents, x->resident_id);
         s->resident = r < 0 ? -1 : r;
@@ -870,7 +1128,7 @@ static int restore_activity(const char *resident_id, usec_t at, void *userdata)
 
         if (i < 0)
                 return 0;
-        w->last_activity[i] = at;
+        w->last_activity[i] = w->saved_activity[i] = at;
         return rules_restore_activity(w->rules, i, at, &now);
 }
 
@@ -976,17 +1234,11 @@ static int restore_state(const struct store_rule_state *x, void *userdata)
         return 0;
 }
 
-static int count_sensor(const struct store_sensor *x, void *userdata)
-{
-        (*(size_t *)userdata)++;
-        return 0;
-}
-
 int watch_load(Watch *w)
 {
         struct load_ctx c = { .w = w };
         struct rules_clock now;
-        int64_t n_res = 0;
+        int64_t n_res = 0, n_sens64 = 0;
         size_t n_sens = 0;
         int r;
 
@@ -995,7 +1247,9 @@ int watch_load(Watch *w)
 
         r = store_roster_count(w->store, ROSTER_RESIDENTS, &n_res);
         if (r >= 0)
-                r = store_sensor_foreach(w->store, count_sensor, &n_sens);
+                r = store_roster_count(w->store, ROSTER_SENSORS, &n_sens64);
+        n_sens = n_sens64 > 0 ? (size_t)n_sens64 : 0;
+        c.max_sensors = n_sens;
         if (r < 0)
                 return log_error_errno(r, "Cannot read the roster: %s", store_error(w->store));
 
@@ -1005,17 +1259,18 @@ int watch_load(Watch *w)
         w->resident_flats = calloc((size_t)n_res + 1, sizeof(char *));
         w->resident_building = calloc((size_t)n_res + 1, sizeof(int));
         w->last_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
-        w->activity_dirty = calloc((size_t)n_res + 1, sizeof(bool));
+        w->saved_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
         if (w->rules && rules_reserve(w->rules, (size_t)n_res, (size_t)n_res / 8 + 16, n_sens) < 0)
                 return log_oom();
         if (!w->rules || !w->sensors || !w->resident_names || !w->resident_flats || !w->resident_building ||
-            !w->last_activity || !w->activity_dirty)
+            !w->last_activity || !w->saved_activity || save_queue_init(&w->sensor_q, n_sens) < 0 ||
+            save_queue_init(&w->resident_q, (size_t)n_res) < 0)
                 return log_oom();
         r = name_index_init(&w->residents, (size_t)n_res);
         if (r >= 0)
                 r = name_index_init(&w->buildings, (size_t)n_res / 8 + 16);
         if (r >= 0)
-                r = watch_topics_new(&w->topics);
+                r = watch_topics_new(n_sens, &w->topics);
         if (r >= 0)
                 r = gpio_set_new(w->event, w->st.gpio_debounce, w->st.gpio_retry, &w->gpio);
         if (r < 0)
@@ -1027,6 +1282,10 @@ int watch_load(Watch *w)
                 r = store_roster_foreach(w->store, ROSTER_RESIDENTS, load_resident, &c);
         if (r >= 0)
                 r = store_sensor_foreach(w->store, load_sensor, &c);
+        if (c.skipped > 0)
+                log_warning("%zu sensors were added while the roster was being read; they are watched from the next "
+                            "reload (the next roster change, or systemctl reload shouwang)",
+                            c.skipped);
         now = clock_now(w);
         if (r >= 0)
                 r = store_away_foreach(w->store, NULL, now.wall, load_away, &c);
@@ -1139,11 +1398,7 @@ void watch_sensor_seen(Watch *w, uint32_t num, usec_t wall)
         if (!s)
                 return;
         s->health.last_seen = wall;
-        if (s->health.available != 1) {
-                s->health.available = 1;
-                s->health.available_since = wall;
-        }
-        s->dirty = true;
+        save_mark(w, &w->sensor_q, sensor_index(w, s), health_save(s, mark_available(s, wall)));
         arm_commit(w);
 }
 

@@ -18,7 +18,11 @@
 typedef struct Watch Watch;
 
 struct watch_settings {
-        usec_t commit_interval;     /* group commit of events: 200 ms */
+        usec_t commit_interval;     /* group commit of events: 1 s */
+        /* Last seen and last activity, when nothing else about a sensor or resident changed, are written at
+         * most this much later (and at watch_flush()): 15 min. A restart after a crash may find them that
+         * much behind. */
+        usec_t refresh_interval;
         bool gpio_enabled;
         usec_t gpio_debounce;
         usec_t gpio_retry;
@@ -53,7 +57,13 @@ void watch_set_clock_synced(Watch *w, bool synced);
 /* Topic filters to subscribe to (owned by Watch; valid until the next watch_load). */
 char *const *watch_subscriptions(Watch *w, size_t *ret_n);
 
-/* Write what is buffered now (before an alert commit, at exit). */
+/*
+ * The group commit (every commit_interval, or when a batch is full): events, pulse counters, water use,
+ * rule state, and the health and last-activity rows a restart needs now; freshness alone (last seen, last
+ * activity, a battery level) waits for the next refresh. 0 or -errno.
+ */
+int watch_commit(Watch *w);
+/* Write everything kept in memory, freshness too: at a clean stop and before a reload. 0 or -errno. */
 int watch_flush(Watch *w);
 
 struct watch_stats {

@@ -1097,8 +1097,10 @@ static int event_apply(Rules *r, struct sensor *x, const struct sensor_event *e,
                 break;
         }
 
-        if (activity && res)
+        if (activity && res) {
                 res->last_activity = n->s;
+                out->activity = x->owner;
+        }
 
         if (alarm != _RULE_ID_MAX) {
                 struct rule_decision d;
@@ -1144,6 +1146,7 @@ int rules_event(Rules *r, const struct sensor_event *e, const struct rules_clock
 
         if (!r || !e || !now || !out)
                 return -EINVAL;
+        out->activity = -1;
         k = clock_observe(r, now, &n);
         if (k >= 0 && r->n_pending && n.wall_ok)
                 k = place_pending(r, &n, true);
@@ -1245,6 +1248,32 @@ usec_t rules_last_activity(Rules *r, int resident, const struct rules_clock *now
                 return 0;
         now_ctx_init(&n, now);
         return wall_of_mono(&n, r->residents[resident].last_activity);
+}
+
+bool rules_activity_worth_saving(Rules *r, int resident, usec_t saved, usec_t wall)
+{
+        const struct resident *x;
+        const struct rules_settings *s;
+        unsigned minute;
+        int date;
+
+        if (!r || resident < 0 || (size_t)resident >= r->n_residents || !saved)
+                return true;
+        if (wall <= saved)
+                return false;
+        x = &r->residents[resident];
+        s = x->s;
+        if (s->morning_check && s->wake_start_min < s->wake_end_min && local_date_minute(wall, &date, &minute) >= 0) {
+                usec_t start = local_time_at(r, date, s->wake_start_min);
+                if (start > wall)
+                        start = local_time_at(r, date_add_days(date, -1), s->wake_start_min);
+                if (start != USEC_INFINITY && saved < start && start <= wall)
+                        return true;
+        }
+        for (int32_t j = x->subj.first_sensor; j >= 0; j = r->sensors[j].next)
+                if (sensor_is_water(&r->sensors[j]) && (r->meters[r->sensors[j].meter].flags & MF_RUNNING))
+                        return true;
+        return false;
 }
 
 int rules_restore_activity(Rules *r, int resident, usec_t wall, const struct rules_clock *now)

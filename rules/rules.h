@@ -309,6 +309,9 @@ struct rule_output {
         size_t n_slots, alloc_slots;
         struct rule_state_update *states;
         size_t n_states, alloc_states;
+        /* Set by rules_event(): the resident (index) whose real activity the event was — a door that moved,
+         * not a repeated report; water that started — or -1. */
+        int activity;
 };
 void rule_output_done(struct rule_output *o);
 
@@ -347,6 +350,17 @@ void rules_alert_resolved(Rules *r, int resident, int building, enum rule_id rul
  * synchronised. What the daemon should store for rules_restore_activity().
  */
 usec_t rules_last_activity(Rules *r, int resident, const struct rules_clock *now);
+
+/*
+ * Whether activity of the resident at wall time `wall` must reach the store
+ * at once, when the store holds `saved` (0: nothing yet). The daemon saves
+ * last activity lazily (at most a few minutes behind): after a crash, a quiet
+ * rule (inactivity) then only comes that much earlier. Some things a restart
+ * would judge differently, though: the first activity of this morning's wake
+ * window (the morning check would say nobody got up), and activity while a
+ * tap runs in the flat (whether somebody moved since the water started).
+ */
+bool rules_activity_worth_saving(Rules *r, int resident, usec_t saved, usec_t wall);
 
 /* ---- restoring after a restart ---------------------------------------------------------------------------- */
 

@@ -94,7 +94,7 @@ export PKG_CONFIG_PATH=
 for pc in libsystemd sqlite3 libcjson libcurl libmicrohttpd inih libgpiod libcrypto; do
 	pkg-config --exists "$pc" || die "pkg-config cannot find $pc for arm64 (PKG_CONFIG_LIBDIR=$PKG_CONFIG_LIBDIR)"
 done
-[ -e /usr/lib/$TRIPLET/libpaho-mqtt3as.so ] || die "/usr/lib/$TRIPLET/libpaho-mqtt3as.so is missing (libpaho-mqtt-dev:arm64)"
+[ -e /usr/lib/$TRIPLET/libpaho-mqtt3cs.so ] || die "/usr/lib/$TRIPLET/libpaho-mqtt3cs.so is missing (libpaho-mqtt-dev:arm64)"
 
 # The Makefile archives with a plain `ar` (not $(AR)): the host's GNU ar indexes aarch64 objects too (its
 # generic elf64-little target), so the cross ar is not needed.

@@ -1,12 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Paho MQTTAsync bridged onto the sd-event loop: a locked queue of small
- * items filled on Paho's threads, drained on the loop when the eventfd fires.
+ * Paho's synchronous client (MQTTClient, no callbacks, so no threads of its
+ * own) driven from the sd-event loop: Paho's socket is an io source, a timer
+ * at a quarter of the keep-alive lets Paho send its PINGREQ, and nothing else
+ * wakes the process while nothing happens. MQTTAsync polled with fixed 1 s
+ * timeouts and a 100 ms sleep on two threads (~3 wake-ups/s on an idle Pi,
+ * docs/performance.md figure 5).
+ *
+ * The calls that wait for the broker — connecting, and the SUBSCRIBEs that
+ * follow — run on a short-lived worker thread, so a broker that does not
+ * answer never stalls the loop (GPIO edges, timers, the watchdog). Every Paho
+ * call, on either thread, holds paho_lock: Paho's cycle reads whichever of
+ * its sockets is ready, and two threads cycling at once could take each
+ * other's packets.
  */
 
 #include "sensors/mqtt.h"
 
-#include <MQTTAsync.h>
+#include <MQTTClient.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,190 +30,85 @@
 
 #include "daemon/log.h"
 
-/* Beyond this many queued bytes Paho is asked to redeliver later (backpressure, nothing lost). */
-#define QUEUE_MAX_BYTES (64u << 20)
 #define SUBSCRIBE_CHUNK 256
+/* Messages handled per loop iteration before timers get their turn. */
+#define DRAIN_BUDGET 512
+/* Paho reads one packet per cycle. Over TCP a cycle that finds nothing means
+ * the socket is empty (and epoll tells us when it is not); over TLS, OpenSSL
+ * may hold decrypted packets the socket no longer shows, so try a few more. */
+#define IDLE_CYCLES_TCP 1
+#define IDLE_CYCLES_TLS 8
+#define CONNECT_TIMEOUT_S 10
 
-enum qitem_type {
-        Q_MESSAGE,
-        Q_CONNECTED,
-        Q_CONNECT_FAILED,
-        Q_LOST,
-        Q_PUBLISHED,
-        Q_PUBLISH_FAILED,
-        Q_SUBSCRIBE_FAILED,
-};
-
-struct qitem {
-        struct qitem *next;
-        enum qitem_type type;
-        int code;
-        int token;
-        bool retained;
-        size_t topic_len, len;
-        char data[]; /* topic NUL payload NUL, or a reason NUL */
-};
+static pthread_mutex_t paho_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pending_publish {
-        int token;
+        int token; /* 0: QoS 0, done once written */
         mqtt_publish_cb done;
         void *userdata;
         struct pending_publish *next;
 };
 
+enum job_type {
+        JOB_CONNECT,   /* connect, then subscribe */
+        JOB_SUBSCRIBE, /* subscribe a new list while connected */
+};
+
+/* What the worker thread gets and gives back. The loop does not touch it
+ * while the worker runs; the worker touches nothing else of MqttClient but
+ * the Paho handle (under paho_lock) and the read-only settings. */
+struct job {
+        enum job_type type;
+        char **subs; /* owned copy */
+        size_t n_subs;
+        int rc;      /* Paho's code of the connect */
+        int fd;      /* Paho's socket, -1: not found */
+        unsigned refused, failed_chunks;
+        bool lost;   /* the connection died while subscribing */
+        char reason[256];
+};
+
 struct MqttClient {
         sd_event *event;
-        sd_event_source *queue_source;
+        sd_event_source *io_source;       /* Paho's socket, while connected */
+        sd_event_source *tick_timer;      /* keep-alive */
+        sd_event_source *kick;            /* drain again / complete QoS 0 publishes */
         sd_event_source *reconnect_timer;
-        int efd;
-        MQTTAsync handle;
+        sd_event_source *job_source;      /* job_efd: the worker finished */
+        int job_efd;
+        MQTTClient handle;
 
         /* settings, owned copies */
         char *uri, *client_id, *username, *password, *ca_file, *cert_file, *key_file, *status_topic;
         usec_t keepalive, reconnect_max;
         int port;
+        bool tls;
 
         char **subs;
         size_t n_subs;
+        bool subs_changed; /* set while a job ran with the old list */
 
         mqtt_message_cb on_message;
         mqtt_state_cb on_state;
         void *userdata;
 
-        bool connected, connecting, started, freeing;
+        bool connected, started, freeing, lost_in_publish;
         unsigned attempt;
         char error[256];
+        int fd;
+
+        pthread_t worker;
+        bool worker_running;
+        struct job job;
 
         struct pending_publish *pending;
-
-        pthread_mutex_t lock; /* guards the queue only */
-        struct qitem *head, *tail;
-        size_t queued_bytes;
+        char *buf; /* payload copy with a NUL after it */
+        size_t buf_size;
 
         struct mqtt_stats stats;
         _Atomic uint64_t nodelay_set;
         bool no_nodelay; /* SHOUWANG_MQTT_NO_NODELAY=1: benchmark only, see mqtt_client_new() */
 };
-
-/* ---- Paho's threads: copy, queue, wake ---------------------------------------------------------------- */
-
-static void queue_push(MqttClient *c, struct qitem *it)
-{
-        uint64_t one = 1;
-
-        pthread_mutex_lock(&c->lock);
-        if (c->tail)
-                c->tail->next = it;
-        else
-                c->head = it;
-        c->tail = it;
-        c->queued_bytes += sizeof(*it) + it->topic_len + it->len;
-        pthread_mutex_unlock(&c->lock);
-        /* A full eventfd counter cannot happen with writes of 1; ignore EAGAIN. */
-        (void)!write(c->efd, &one, sizeof(one));
-}
-
-static struct qitem *qitem_new(enum qitem_type type, int code, const char *reason)
-{
-        size_t n = reason ? strlen(reason) : 0;
-        struct qitem *it = calloc(1, sizeof(*it) + n + 1);
-
-        if (!it)
-                return NULL;
-        it->type = type;
-        it->code = code;
-        if (reason)
-                memcpy(it->data, reason, n);
-        it->len = n;
-        return it;
-}
-
-static int on_paho_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
-{
-        MqttClient *c = context;
-        size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-        size_t pl = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
-        struct qitem *it;
-        bool full;
-
-        pthread_mutex_lock(&c->lock);
-        full = c->queued_bytes > QUEUE_MAX_BYTES;
-        pthread_mutex_unlock(&c->lock);
-        if (full)
-                return 0; /* Paho keeps it and offers it again */
-
-        it = malloc(sizeof(*it) + tl + pl + 2);
-        if (!it)
-                return 0;
-        *it = (struct qitem){ .type = Q_MESSAGE, .retained = m->retained, .topic_len = tl, .len = pl };
-        memcpy(it->data, topic, tl);
-        it->data[tl] = '\0';
-        if (pl)
-                memcpy(it->data + tl + 1, m->payload, pl);
-        it->data[tl + 1 + pl] = '\0';
-        queue_push(c, it);
-        MQTTAsync_freeMessage(&m);
-        MQTTAsync_free(topic);
-        return 1;
-}
-
-static void on_paho_lost(void *context, char *cause)
-{
-        MqttClient *c = context;
-        struct qitem *it = qitem_new(Q_LOST, 0, cause ? cause : "connection lost");
-        if (it)
-                queue_push(c, it);
-}
-
-/* Paho 1.3.12 never sets TCP_NODELAY. Its socket is the one connected to the
- * broker's port; find it among our fds and set the option. Runs on Paho's
- * thread, touches nothing but that socket and an atomic counter. */
-static void set_nodelay_on_broker_socket(MqttClient *c)
-{
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-
-        if (!d)
-                return;
-        while ((de = readdir(d))) {
-                struct sockaddr_storage peer;
-                socklen_t pl = sizeof(peer);
-                int fd, type, one = 1, cur = 0;
-                socklen_t tl = sizeof(type), cl = sizeof(cur);
-
-                if (de->d_name[0] == '.')
-                        continue;
-                fd = atoi(de->d_name);
-                if (fd <= 2 || fd == dirfd(d))
-                        continue;
-                if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
-                        continue;
-                if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
-                        continue;
-                int port = peer.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
-                           : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
-                                                        : -1;
-                if (port != c->port)
-                        continue;
-                if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &cur, &cl) == 0 && cur)
-                        continue;
-                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-                        atomic_fetch_add(&c->nodelay_set, 1);
-        }
-        closedir(d);
-}
-
-static void on_paho_connected(void *context, MQTTAsync_successData *response)
-{
-        MqttClient *c = context;
-        struct qitem *it;
-
-        if (!c->no_nodelay)
-                set_nodelay_on_broker_socket(c);
-        it = qitem_new(Q_CONNECTED, 0, NULL);
-        if (it)
-                queue_push(c, it);
-}
 
 static const char *connack_reason(int code)
 {
@@ -222,95 +128,236 @@ static const char *connack_reason(int code)
         }
 }
 
-static void on_paho_connect_failed(void *context, MQTTAsync_failureData *response)
-{
-        MqttClient *c = context;
-        char reason[256];
-        const char *why = response ? connack_reason(response->code) : NULL;
-
-        if (why)
-                snprintf(reason, sizeof(reason), "%s", why);
-        else if (response && response->message)
-                snprintf(reason, sizeof(reason), "%s (code %d)", response->message, response->code);
-        else
-                snprintf(reason, sizeof(reason), "cannot connect (code %d)", response ? response->code : 0);
-        struct qitem *it = qitem_new(Q_CONNECT_FAILED, response ? response->code : -1, reason);
-        if (it)
-                queue_push(c, it);
-}
-
-static void on_paho_published(void *context, MQTTAsync_successData *response)
-{
-        MqttClient *c = context;
-        struct qitem *it = qitem_new(Q_PUBLISHED, 0, NULL);
-        if (it) {
-                it->token = response ? response->token : 0;
-                queue_push(c, it);
-        }
-}
-
-static void on_paho_publish_failed(void *context, MQTTAsync_failureData *response)
-{
-        MqttClient *c = context;
-        struct qitem *it = qitem_new(Q_PUBLISH_FAILED, response ? response->code : -1,
-                                     response && response->message ? response->message : "publish failed");
-        if (it) {
-                it->token = response ? response->token : 0;
-                queue_push(c, it);
-        }
-}
-
-static void on_paho_subscribe_failed(void *context, MQTTAsync_failureData *response)
-{
-        MqttClient *c = context;
-        struct qitem *it = qitem_new(Q_SUBSCRIBE_FAILED, response ? response->code : -1,
-                                     response && response->message ? response->message : "subscribe failed");
-        if (it)
-                queue_push(c, it);
-}
-
-/* ---- the loop thread ----------------------------------------------------------------------------------- */
-
 static int paho_to_errno(int rc)
 {
         switch (rc) {
-        case MQTTASYNC_SUCCESS:
+        case MQTTCLIENT_SUCCESS:
                 return 0;
-        case MQTTASYNC_DISCONNECTED:
+        case MQTTCLIENT_DISCONNECTED:
                 return -ENOTCONN;
-        case MQTTASYNC_MAX_MESSAGES_INFLIGHT:
-        case MQTTASYNC_MAX_BUFFERED_MESSAGES:
+        case MQTTCLIENT_MAX_MESSAGES_INFLIGHT:
                 return -ENOBUFS;
-        case MQTTASYNC_BAD_UTF8_STRING:
-        case MQTTASYNC_NULL_PARAMETER:
-        case MQTTASYNC_TOPICNAME_TRUNCATED:
-        case MQTTASYNC_BAD_STRUCTURE:
-        case MQTTASYNC_BAD_QOS:
-        case MQTTASYNC_BAD_PROTOCOL:
+        case MQTTCLIENT_BAD_UTF8_STRING:
+        case MQTTCLIENT_NULL_PARAMETER:
+        case MQTTCLIENT_TOPICNAME_TRUNCATED:
+        case MQTTCLIENT_BAD_STRUCTURE:
+        case MQTTCLIENT_BAD_QOS:
+        case MQTTCLIENT_BAD_PROTOCOL:
                 return -EINVAL;
-        case MQTTASYNC_SSL_NOT_SUPPORTED:
+        case MQTTCLIENT_SSL_NOT_SUPPORTED:
                 return -EPROTONOSUPPORT;
         default:
                 return -EIO;
         }
 }
 
-static void subscribe_all(MqttClient *c)
+/* ---- the worker thread -------------------------------------------------------------------------------------- */
+
+/* Paho does not tell us its socket. It is the stream socket connected to the
+ * broker's port that was not there before the connect (paho_lock is held
+ * across both looks, and only MqttClient opens sockets to that port). */
+static size_t broker_sockets(int port, int *fds, size_t max)
 {
-        for (size_t i = 0; i < c->n_subs; i += SUBSCRIBE_CHUNK) {
-                size_t n = c->n_subs - i < SUBSCRIBE_CHUNK ? c->n_subs - i : SUBSCRIBE_CHUNK;
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d)) && n < max) {
+                struct sockaddr_storage peer;
+                socklen_t pl = sizeof(peer), tl;
+                int fd, type;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                fd = atoi(de->d_name);
+                if (fd <= 2 || fd == dirfd(d))
+                        continue;
+                tl = sizeof(type);
+                if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
+                        continue;
+                if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+                        continue;
+                int p = peer.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                        : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                                                     : -1;
+                if (p == port)
+                        fds[n++] = fd;
+        }
+        closedir(d);
+        return n;
+}
+
+static void job_subscribe(MqttClient *c, struct job *j)
+{
+        for (size_t i = 0; i < j->n_subs; i += SUBSCRIBE_CHUNK) {
+                size_t n = j->n_subs - i < SUBSCRIBE_CHUNK ? j->n_subs - i : SUBSCRIBE_CHUNK;
                 int qos[SUBSCRIBE_CHUNK];
-                MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
                 int rc;
 
                 for (size_t k = 0; k < n; k++)
                         qos[k] = 1;
-                ro.onFailure = on_paho_subscribe_failed;
-                ro.context = c;
-                rc = MQTTAsync_subscribeMany(c->handle, (int)n, c->subs + i, qos, &ro);
-                if (rc != MQTTASYNC_SUCCESS)
-                        log_warning("MQTT: subscribing to %zu topics failed (code %d); retrying on reconnect", n, rc);
+                rc = MQTTClient_subscribeMany(c->handle, (int)n, j->subs + i, qos);
+                if (rc != MQTTCLIENT_SUCCESS) {
+                        j->failed_chunks++;
+                        if (!MQTTClient_isConnected(c->handle)) {
+                                j->lost = true;
+                                return;
+                        }
+                        continue;
+                }
+                for (size_t k = 0; k < n; k++)
+                        if (qos[k] == 0x80)
+                                j->refused++;
         }
+}
+
+static void *worker_main(void *userdata)
+{
+        MqttClient *c = userdata;
+        struct job *j = &c->job;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&paho_lock);
+        if (j->type == JOB_CONNECT) {
+                MQTTClient_connectOptions co = MQTTClient_connectOptions_initializer;
+                MQTTClient_willOptions will = MQTTClient_willOptions_initializer;
+                MQTTClient_SSLOptions ssl = MQTTClient_SSLOptions_initializer;
+                int before[16], after[16];
+                size_t nb, na;
+
+                co.keepAliveInterval = (int)(c->keepalive / USEC_PER_SEC);
+                co.cleansession = 0;
+                co.reliable = 0;
+                /* Paho's default of 10 unacknowledged publishes would make the 11th
+                 * wait in the loop (100 ms at a time) when an alert goes to many. */
+                co.maxInflightMessages = 1000;
+                co.connectTimeout = CONNECT_TIMEOUT_S;
+                co.MQTTVersion = MQTTVERSION_3_1_1;
+                co.username = c->username;
+                co.password = c->password;
+                if (c->status_topic) {
+                        will.topicName = c->status_topic;
+                        will.message = "offline";
+                        will.retained = 1;
+                        will.qos = 1;
+                        co.will = &will;
+                }
+                if (c->tls) {
+                        ssl.trustStore = c->ca_file;
+                        ssl.keyStore = c->cert_file;
+                        ssl.privateKey = c->key_file;
+                        ssl.enableServerCertAuth = 1;
+                        ssl.verify = 1;
+                        co.ssl = &ssl;
+                }
+                nb = broker_sockets(c->port, before, 16);
+                j->rc = MQTTClient_connect(c->handle, &co);
+                j->fd = -1;
+                if (j->rc == MQTTCLIENT_SUCCESS) {
+                        na = broker_sockets(c->port, after, 16);
+                        for (size_t a = 0; a < na && j->fd < 0; a++) {
+                                bool old = false;
+                                for (size_t b = 0; b < nb; b++)
+                                        old = old || after[a] == before[b];
+                                if (!old)
+                                        j->fd = after[a];
+                        }
+                        if (j->fd >= 0 && !c->no_nodelay) {
+                                int on = 1;
+                                /* Paho 1.3 never sets it: without it every small
+                                 * packet waits ~40 ms for Nagle (docs/performance.md). */
+                                if (setsockopt(j->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == 0)
+                                        atomic_fetch_add(&c->nodelay_set, 1);
+                        }
+                        if (j->fd < 0) {
+                                snprintf(j->reason, sizeof(j->reason),
+                                         "connected, but cannot find the connection's socket (port %d)", c->port);
+                                (void)MQTTClient_disconnect(c->handle, 0);
+                        } else
+                                job_subscribe(c, j);
+                } else {
+                        const char *why = connack_reason(j->rc);
+                        if (why)
+                                snprintf(j->reason, sizeof(j->reason), "%s", why);
+                        else if (j->rc == MQTTCLIENT_FAILURE)
+                                snprintf(j->reason, sizeof(j->reason),
+                                         "no MQTT broker answered (connection refused, TLS failed, or no CONNACK "
+                                         "within %d s) — is Mosquitto running and listening there?",
+                                         CONNECT_TIMEOUT_S);
+                        else
+                                snprintf(j->reason, sizeof(j->reason), "%s (code %d)", MQTTClient_strerror(j->rc),
+                                         j->rc);
+                }
+        } else
+                job_subscribe(c, j);
+        pthread_mutex_unlock(&paho_lock);
+        (void)!write(c->job_efd, &one, sizeof(one));
+        return NULL;
+}
+
+/* ---- the loop thread ---------------------------------------------------------------------------------------- */
+
+static void free_strv(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int copy_strv(char *const *v, size_t n, char ***ret)
+{
+        char **copy = calloc(n + 1, sizeof(char *));
+
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                copy[i] = strdup(v[i]);
+                if (!copy[i]) {
+                        free_strv(copy, i);
+                        return -ENOMEM;
+                }
+        }
+        *ret = copy;
+        return 0;
+}
+
+static int start_job(MqttClient *c, enum job_type type)
+{
+        int r;
+
+        if (c->worker_running)
+                return -EBUSY;
+        c->job = (struct job){ .type = type, .fd = -1 };
+        r = copy_strv(c->subs, c->n_subs, &c->job.subs);
+        if (r < 0)
+                return r;
+        c->job.n_subs = c->n_subs;
+        c->subs_changed = false;
+        /* Paho's socket is the worker's until it is done. */
+        if (c->io_source)
+                (void)sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
+        r = -pthread_create(&c->worker, NULL, worker_main, c);
+        if (r < 0) {
+                free_strv(c->job.subs, c->job.n_subs);
+                c->job.subs = NULL;
+                if (c->io_source)
+                        (void)sd_event_source_set_enabled(c->io_source, SD_EVENT_ON);
+                return r;
+        }
+        c->worker_running = true;
+        return 0;
+}
+
+static void join_worker(MqttClient *c)
+{
+        if (!c->worker_running)
+                return;
+        pthread_join(c->worker, NULL);
+        c->worker_running = false;
+        free_strv(c->job.subs, c->job.n_subs);
+        c->job.subs = NULL;
 }
 
 static int connect_now(MqttClient *c);
@@ -366,18 +413,49 @@ static void fail_pending(MqttClient *c, int error)
         }
 }
 
-static void complete_publish(MqttClient *c, int token, int error)
+static void kick(MqttClient *c)
 {
-        for (struct pending_publish **pp = &c->pending; *pp; pp = &(*pp)->next)
-                if ((*pp)->token == token) {
-                        struct pending_publish *p = *pp;
-                        *pp = p->next;
-                        if (p->done)
-                                p->done(c, error, p->userdata);
-                        free(p);
-                        return;
+        if (c->kick)
+                (void)sd_event_source_set_enabled(c->kick, SD_EVENT_ONESHOT);
+}
+
+/* Publishes Paho no longer holds in flight are done: QoS 0 at once, QoS 1
+ * when the PUBACK came. Callbacks run after the list is settled, as one may
+ * publish again. */
+static void complete_publishes(MqttClient *c)
+{
+        MQTTClient_deliveryToken *tokens = NULL;
+        struct pending_publish *done = NULL, **pp;
+
+        if (!c->pending || !c->connected)
+                return;
+        pthread_mutex_lock(&paho_lock);
+        (void)MQTTClient_getPendingDeliveryTokens(c->handle, &tokens);
+        pthread_mutex_unlock(&paho_lock);
+        for (pp = &c->pending; *pp;) {
+                struct pending_publish *p = *pp;
+                bool in_flight = false;
+
+                for (size_t i = 0; p->token && tokens && tokens[i] != -1; i++)
+                        in_flight = in_flight || tokens[i] == p->token;
+                if (in_flight) {
+                        pp = &p->next;
+                        continue;
                 }
-        /* Not found: it was already failed at a connection loss; Paho finished it late. */
+                *pp = p->next;
+                p->next = done;
+                done = p;
+        }
+        if (tokens)
+                MQTTClient_free(tokens);
+        while (done) {
+                struct pending_publish *next = done->next;
+                c->stats.published++;
+                if (done->done)
+                        done->done(c, 0, done->userdata);
+                free(done);
+                done = next;
+        }
 }
 
 static void publish_status(MqttClient *c, const char *state)
@@ -387,124 +465,241 @@ static void publish_status(MqttClient *c, const char *state)
         (void)mqtt_client_publish(c, c->status_topic, state, strlen(state), 1, true, NULL, NULL);
 }
 
-static void handle_item(MqttClient *c, struct qitem *it)
+static void connection_lost(MqttClient *c, const char *why)
 {
-        switch (it->type) {
-        case Q_MESSAGE:
-                c->stats.received++;
-                if (c->on_message)
-                        c->on_message(c, it->data, it->data + it->topic_len + 1, it->len, it->retained, c->userdata);
-                break;
-        case Q_CONNECTED:
-                c->connected = true;
-                c->connecting = false;
-                c->attempt = 0;
-                c->stats.connects++;
-                c->error[0] = '\0';
-                log_info("MQTT: connected to %s as %s", c->uri, c->client_id);
-                publish_status(c, "online");
-                subscribe_all(c);
-                if (c->on_state)
-                        c->on_state(c, true, NULL, c->userdata);
-                break;
-        case Q_CONNECT_FAILED:
-                c->connecting = false;
-                snprintf(c->error, sizeof(c->error), "%s", it->data);
-                /* Say it loudly once, then quietly while it keeps failing. */
-                log_full_errno(c->attempt <= 1 ? LOG_WARNING : LOG_DEBUG, 0,
-                               "MQTT: cannot connect to %s: %s — retrying", c->uri, it->data);
-                if (c->on_state)
-                        c->on_state(c, false, c->error, c->userdata);
-                schedule_reconnect(c);
-                break;
-        case Q_LOST:
-                c->connected = false;
-                c->connecting = false;
-                c->stats.connection_losses++;
-                snprintf(c->error, sizeof(c->error), "connection lost: %s", it->data);
-                log_warning("MQTT: connection to %s lost (%s) — reconnecting", c->uri, it->data);
-                fail_pending(c, -ECONNRESET);
-                if (c->on_state)
-                        c->on_state(c, false, c->error, c->userdata);
-                schedule_reconnect(c);
-                break;
-        case Q_PUBLISHED:
-                c->stats.published++;
-                complete_publish(c, it->token, 0);
-                break;
-        case Q_PUBLISH_FAILED:
-                complete_publish(c, it->token, -EIO);
-                break;
-        case Q_SUBSCRIBE_FAILED:
-                log_warning("MQTT: the broker refused a subscription (%s) — check its ACL for user %s", it->data,
-                            strempty(c->username));
-                break;
-        }
+        c->connected = false;
+        c->lost_in_publish = false;
+        c->fd = -1;
+        c->io_source = sd_event_source_disable_unref(c->io_source);
+        c->tick_timer = sd_event_source_disable_unref(c->tick_timer);
+        c->stats.connection_losses++;
+        snprintf(c->error, sizeof(c->error), "connection lost: %s", why);
+        log_warning("MQTT: connection to %s lost (%s) — reconnecting", c->uri, why);
+        fail_pending(c, -ECONNRESET);
+        if (c->on_state)
+                c->on_state(c, false, c->error, c->userdata);
+        schedule_reconnect(c);
 }
 
-static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static bool deliver(MqttClient *c, char *topic, int topic_len, MQTTClient_message *m)
+{
+        size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+        size_t pl = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+        bool retained = m->retained;
+        char *t;
+
+        /* Callers get a NUL after the payload and the topic; copy both before
+         * Paho's buffers go back, as the callback may publish. */
+        if (c->buf_size < tl + pl + 2) {
+                size_t want = tl + pl + 2 < 4096 ? 4096 : tl + pl + 2;
+                char *nb = realloc(c->buf, want);
+                if (!nb) {
+                        log_error("MQTT: out of memory for a %zu-byte message on %.*s — dropped", pl, (int)tl,
+                                  topic);
+                        return false;
+                }
+                c->buf = nb;
+                c->buf_size = want;
+        }
+        t = c->buf;
+        memcpy(t, topic, tl);
+        t[tl] = '\0';
+        if (pl)
+                memcpy(t + tl + 1, m->payload, pl);
+        t[tl + 1 + pl] = '\0';
+        c->stats.received++;
+        if (c->on_message)
+                c->on_message(c, t, t + tl + 1, pl, retained, c->userdata);
+        return true;
+}
+
+/* Hand Paho the socket: read what is there, answer keep-alives, and give each
+ * message to the callback (outside paho_lock, so it may publish). */
+static void drain(MqttClient *c)
+{
+        unsigned idle = 0, max_idle = c->tls ? IDLE_CYCLES_TLS : IDLE_CYCLES_TCP;
+
+        if (c->lost_in_publish) {
+                c->lost_in_publish = false;
+                if (c->connected)
+                        connection_lost(c, "the connection broke while publishing");
+                return;
+        }
+
+        for (unsigned n = 0; c->connected && !c->worker_running;) {
+                char *topic = NULL;
+                int topic_len = 0, rc;
+                MQTTClient_message *m = NULL;
+                bool up;
+
+                if (n >= DRAIN_BUDGET) {
+                        kick(c); /* more next iteration, after the timers */
+                        break;
+                }
+                pthread_mutex_lock(&paho_lock);
+                rc = MQTTClient_receive(c->handle, &topic, &topic_len, &m, 0);
+                up = MQTTClient_isConnected(c->handle);
+                pthread_mutex_unlock(&paho_lock);
+                if (m) {
+                        (void)deliver(c, topic, topic_len, m);
+                        MQTTClient_freeMessage(&m);
+                        MQTTClient_free(topic);
+                        n++;
+                        idle = 0;
+                        continue;
+                }
+                if (!up || (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED)) {
+                        if (c->connected && !c->freeing)
+                                connection_lost(c, up ? MQTTClient_strerror(rc) : "the broker closed the connection");
+                        return;
+                }
+                if (++idle >= max_idle)
+                        break;
+        }
+        if (!c->worker_running)
+                complete_publishes(c);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        drain(userdata);
+        return 0;
+}
+
+static int on_kick(sd_event_source *s, void *userdata)
+{
+        drain(userdata);
+        return 0;
+}
+
+static int arm_tick(MqttClient *c);
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         MqttClient *c = userdata;
-        struct qitem *it;
-        uint64_t v;
 
-        (void)!read(c->efd, &v, sizeof(v));
-        pthread_mutex_lock(&c->lock);
-        it = c->head;
-        c->head = c->tail = NULL;
-        c->queued_bytes = 0;
-        pthread_mutex_unlock(&c->lock);
+        /* A cycle with nothing to read is when Paho checks its keep-alive. */
+        drain(c);
+        if (c->connected)
+                (void)arm_tick(c);
+        return 0;
+}
 
-        while (it) {
-                struct qitem *next = it->next;
-                handle_item(c, it);
-                free(it);
-                it = next;
+static int arm_tick(MqttClient *c)
+{
+        usec_t period = c->keepalive / 4, now;
+
+        if (period < USEC_PER_SEC)
+                period = USEC_PER_SEC;
+        sd_event_now(c->event, CLOCK_BOOTTIME, &now);
+        if (c->tick_timer) {
+                (void)sd_event_source_set_time(c->tick_timer, now + period);
+                return sd_event_source_set_enabled(c->tick_timer, SD_EVENT_ONESHOT);
         }
+        /* Accuracy of a second lets the kernel batch this wake-up with others. */
+        return sd_event_add_time(c->event, &c->tick_timer, CLOCK_BOOTTIME, now + period, USEC_PER_SEC, on_tick, c);
+}
+
+static void subscribe_report(MqttClient *c, const struct job *j)
+{
+        if (j->refused)
+                log_warning("MQTT: the broker refused %u of %zu subscriptions — check its ACL for user %s",
+                            j->refused, j->n_subs, strempty(c->username));
+        if (j->failed_chunks && !j->lost)
+                log_warning("MQTT: %u SUBSCRIBE requests got no answer; retrying on reconnect", j->failed_chunks);
+}
+
+static void on_connected(MqttClient *c, int fd)
+{
+        int r;
+
+        c->connected = true;
+        c->fd = fd;
+        c->attempt = 0;
+        c->stats.connects++;
+        c->error[0] = '\0';
+        r = sd_event_add_io(c->event, &c->io_source, fd, EPOLLIN, on_io, c);
+        if (r < 0) {
+                log_error_errno(r, "MQTT: cannot watch the broker connection: %m");
+                pthread_mutex_lock(&paho_lock);
+                (void)MQTTClient_disconnect(c->handle, 0);
+                pthread_mutex_unlock(&paho_lock);
+                connection_lost(c, "cannot watch the socket");
+                return;
+        }
+        /* A message is news: before timers of the same loop iteration. */
+        (void)sd_event_source_set_priority(c->io_source, SD_EVENT_PRIORITY_IMPORTANT);
+        (void)arm_tick(c);
+        log_info("MQTT: connected to %s as %s", c->uri, c->client_id);
+        publish_status(c, "online");
+        if (c->on_state)
+                c->on_state(c, true, NULL, c->userdata);
+}
+
+static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        MqttClient *c = userdata;
+        uint64_t v;
+        struct job j;
+        bool up;
+
+        (void)!read(c->job_efd, &v, sizeof(v));
+        if (!c->worker_running)
+                return 0;
+        pthread_join(c->worker, NULL);
+        c->worker_running = false;
+        j = c->job;
+        c->job.subs = NULL;
+
+        pthread_mutex_lock(&paho_lock);
+        up = MQTTClient_isConnected(c->handle);
+        pthread_mutex_unlock(&paho_lock);
+
+        if (j.type == JOB_CONNECT) {
+                if (j.rc != MQTTCLIENT_SUCCESS || j.fd < 0) {
+                        snprintf(c->error, sizeof(c->error), "%s", j.reason);
+                        /* Say it loudly once, then quietly while it keeps failing. */
+                        log_full_errno(c->attempt <= 1 ? LOG_WARNING : LOG_DEBUG, 0,
+                                       "MQTT: cannot connect to %s: %s — retrying", c->uri, j.reason);
+                        if (c->on_state)
+                                c->on_state(c, false, c->error, c->userdata);
+                        schedule_reconnect(c);
+                } else if (!up) {
+                        c->stats.connects++;
+                        c->connected = true; /* so that the loss is counted and reported */
+                        connection_lost(c, "the broker closed the connection while we subscribed");
+                } else {
+                        subscribe_report(c, &j);
+                        on_connected(c, j.fd);
+                }
+        } else {
+                subscribe_report(c, &j);
+                if (c->io_source)
+                        (void)sd_event_source_set_enabled(c->io_source, SD_EVENT_ON);
+                if (!up && c->connected)
+                        connection_lost(c, "the broker closed the connection while we subscribed");
+        }
+        free_strv(j.subs, j.n_subs);
+        if (c->connected && c->subs_changed)
+                (void)start_job(c, JOB_SUBSCRIBE);
+        /* Messages that came in while the worker waited for its answers sit in
+         * Paho's queue, not on the socket. */
+        kick(c);
         return 0;
 }
 
 static int connect_now(MqttClient *c)
 {
-        MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-        MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-        MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-        int rc;
+        int r;
 
-        if (c->connected || c->connecting || c->freeing)
+        if (c->connected || c->worker_running || c->freeing)
                 return 0;
-        co.keepAliveInterval = (int)(c->keepalive / USEC_PER_SEC);
-        co.cleansession = 0;
-        co.automaticReconnect = 0; /* we reconnect from the loop, also after a failed first attempt */
-        co.connectTimeout = 10;
-        co.username = c->username;
-        co.password = c->password;
-        co.onSuccess = on_paho_connected;
-        co.onFailure = on_paho_connect_failed;
-        co.context = c;
-        if (c->status_topic) {
-                will.topicName = c->status_topic;
-                will.message = "offline";
-                will.retained = 1;
-                will.qos = 1;
-                co.will = &will;
-        }
-        if (startswith(c->uri, "ssl://") || startswith(c->uri, "mqtts://")) {
-                ssl.trustStore = c->ca_file;
-                ssl.keyStore = c->cert_file;
-                ssl.privateKey = c->key_file;
-                ssl.enableServerCertAuth = 1;
-                ssl.verify = 1;
-                co.ssl = &ssl;
-        }
-        c->connecting = true;
-        rc = MQTTAsync_connect(c->handle, &co);
-        if (rc != MQTTASYNC_SUCCESS) {
-                c->connecting = false;
-                snprintf(c->error, sizeof(c->error), "cannot start connecting (Paho code %d)", rc);
+        r = start_job(c, JOB_CONNECT);
+        if (r < 0) {
+                snprintf(c->error, sizeof(c->error), "cannot start connecting: %s", strerror(-r));
                 log_warning("MQTT: %s to %s", c->error, c->uri);
                 schedule_reconnect(c);
-                return paho_to_errno(rc);
+                return r;
         }
         return 0;
 }
@@ -549,14 +744,14 @@ static char *strdup_or_null(const char *s)
 int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **ret)
 {
         _cleanup_(mqtt_client_freep) MqttClient *c = NULL;
-        MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
+        MQTTClient_createOptions opts = MQTTClient_createOptions_initializer;
         int r, rc;
 
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->efd = -1;
-        pthread_mutex_init(&c->lock, NULL);
+        c->job_efd = -1;
+        c->fd = -1;
         c->event = sd_event_ref(e);
         c->uri = strdup(st->uri);
         c->client_id = strdup(st->client_id);
@@ -570,6 +765,7 @@ int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **re
         c->status_topic = strdup_or_null(st->status_topic);
         c->keepalive = st->keepalive ? st->keepalive : 30 * USEC_PER_SEC;
         c->reconnect_max = st->reconnect_max ? st->reconnect_max : 60 * USEC_PER_SEC;
+        c->tls = startswith(c->uri, "ssl://") || startswith(c->uri, "mqtts://");
         /* Benchmark-only switch, read once here: SHOUWANG_MQTT_NO_NODELAY=1 leaves Paho's
          * socket as Paho made it (Nagle on), so bench/bench-latency.sh can show the
          * ~40 ms per hop that TCP_NODELAY saves (docs/performance.md). Never set it
@@ -583,21 +779,25 @@ int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **re
                 return -EINVAL;
         }
 
-        c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (c->efd < 0)
+        c->job_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->job_efd < 0)
                 return -errno;
-        r = sd_event_add_io(e, &c->queue_source, c->efd, EPOLLIN, on_queue, c);
+        r = sd_event_add_io(e, &c->job_source, c->job_efd, EPOLLIN, on_job_done, c);
         if (r < 0)
                 return r;
-        /* Drain Paho's queue before timers of the same loop iteration: a message is news. */
-        (void)sd_event_source_set_priority(c->queue_source, SD_EVENT_PRIORITY_IMPORTANT);
+        r = sd_event_add_defer(e, &c->kick, on_kick, c);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_enabled(c->kick, SD_EVENT_OFF);
+        (void)sd_event_source_set_priority(c->kick, SD_EVENT_PRIORITY_IMPORTANT);
 
-        opts.sendWhileDisconnected = 0; /* the outbox keeps undelivered alerts, not Paho */
         opts.MQTTVersion = MQTTVERSION_3_1_1;
-        rc = MQTTAsync_createWithOptions(&c->handle, c->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
-                                         &opts);
-        if (rc != MQTTASYNC_SUCCESS) {
-                if (rc == MQTTASYNC_BAD_PROTOCOL)
+        pthread_mutex_lock(&paho_lock);
+        rc = MQTTClient_createWithOptions(&c->handle, c->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                          &opts);
+        pthread_mutex_unlock(&paho_lock);
+        if (rc != MQTTCLIENT_SUCCESS) {
+                if (rc == MQTTCLIENT_BAD_PROTOCOL)
                         log_error("MQTT: '%s' — the address must start with tcp://, mqtt://, ssl:// or mqtts://",
                                   c->uri);
                 else
@@ -605,9 +805,6 @@ int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **re
                 c->handle = NULL;
                 return paho_to_errno(rc) ?: -EIO;
         }
-        rc = MQTTAsync_setCallbacks(c->handle, c, on_paho_lost, on_paho_message, NULL);
-        if (rc != MQTTASYNC_SUCCESS)
-                return paho_to_errno(rc) ?: -EIO;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -622,28 +819,21 @@ void mqtt_client_set_callbacks(MqttClient *c, mqtt_message_cb on_message, mqtt_s
 
 int mqtt_client_set_subscriptions(MqttClient *c, char *const *topics, size_t n)
 {
-        char **subs = calloc(n + 1, sizeof(char *));
+        char **subs;
+        int r;
 
-        if (!subs)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                subs[i] = strdup(topics[i]);
-                if (!subs[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(subs[k]);
-                        free(subs);
-                        return -ENOMEM;
-                }
-        }
+        r = copy_strv(topics, n, &subs);
+        if (r < 0)
+                return r;
         /* Topics no longer wanted stay subscribed until the next session; their
          * messages are then unknown topics, counted and ignored. */
-        for (size_t i = 0; i < c->n_subs; i++)
-                free(c->subs[i]);
-        free(c->subs);
+        free_strv(c->subs, c->n_subs);
         c->subs = subs;
         c->n_subs = n;
-        if (c->connected)
-                subscribe_all(c);
+        if (c->worker_running)
+                c->subs_changed = true; /* subscribed when the worker is done */
+        else if (c->connected)
+                return start_job(c, JOB_SUBSCRIBE);
         return 0;
 }
 
@@ -661,9 +851,10 @@ bool mqtt_client_is_connected(MqttClient *c)
 int mqtt_client_publish(MqttClient *c, const char *topic, const void *payload, size_t len, int qos, bool retain,
                         mqtt_publish_cb done, void *userdata)
 {
-        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-        MQTTAsync_message m = MQTTAsync_message_initializer;
+        MQTTClient_message m = MQTTClient_message_initializer;
+        MQTTClient_deliveryToken token = 0;
         struct pending_publish *p = NULL;
+        bool up;
         int rc;
 
         if (!c->connected)
@@ -674,28 +865,38 @@ int mqtt_client_publish(MqttClient *c, const char *topic, const void *payload, s
         m.payloadlen = (int)len;
         m.qos = qos;
         m.retained = retain;
-        ro.onSuccess = on_paho_published;
-        ro.onFailure = on_paho_publish_failed;
-        ro.context = c;
-        if (done) {
-                p = calloc(1, sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        /* While a worker subscribes this waits for it: the broker answers in
+         * milliseconds, and the alert goes out right after. */
+        pthread_mutex_lock(&paho_lock);
+        rc = MQTTClient_publishMessage(c->handle, topic, &m, &token);
+        up = MQTTClient_isConnected(c->handle);
+        pthread_mutex_unlock(&paho_lock);
+        if (!up) {
+                /* Paho closed the socket while writing: its fd number is free again,
+                 * so stop watching it now; the loss is handled on the next iteration,
+                 * not inside the caller's publish. */
+                free(p);
+                c->io_source = sd_event_source_disable_unref(c->io_source);
+                c->lost_in_publish = true;
+                kick(c);
+                return -ECONNRESET;
         }
-        rc = MQTTAsync_sendMessage(c->handle, topic, &m, &ro);
-        if (rc != MQTTASYNC_SUCCESS) {
+        if (rc != MQTTCLIENT_SUCCESS) {
                 free(p);
                 return paho_to_errno(rc) ?: -EIO;
         }
-        if (p) {
-                /* The completion is queued for this loop thread, so recording the
-                 * token after the call cannot miss it. */
-                p->token = ro.token;
-                p->done = done;
-                p->userdata = userdata;
-                p->next = c->pending;
-                c->pending = p;
-        }
+        /* Completion is reported from the loop, never from inside this call. */
+        p->token = qos > 0 ? token : 0;
+        p->done = done;
+        p->userdata = userdata;
+        p->next = c->pending;
+        c->pending = p;
+        /* Publishing lets Paho read the socket too: what it queued, and QoS 0
+         * completions, are handled on the next iteration. */
+        kick(c);
         return 0;
 }
 
@@ -723,45 +924,43 @@ MqttClient *mqtt_client_free(MqttClient *c)
                 return NULL;
         c->freeing = true;
         c->reconnect_timer = sd_event_source_disable_unref(c->reconnect_timer);
+        /* A worker still connecting ends within the connect timeout. */
+        join_worker(c);
         if (c->handle) {
-                if (c->connected && c->status_topic) {
-                        /* A clean stop says "offline" itself; the will is only for crashes. */
-                        MQTTAsync_message m = MQTTAsync_message_initializer;
-                        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-                        m.payload = (void *)"offline";
-                        m.payloadlen = 7;
-                        m.qos = 1;
-                        m.retained = 1;
-                        if (MQTTAsync_sendMessage(c->handle, c->status_topic, &m, &ro) == MQTTASYNC_SUCCESS)
-                                (void)MQTTAsync_waitForCompletion(c->handle, ro.token, 1000);
+                pthread_mutex_lock(&paho_lock);
+                if (MQTTClient_isConnected(c->handle)) {
+                        if (c->status_topic) {
+                                /* A clean stop says "offline" itself; the will is only for crashes. */
+                                MQTTClient_message m = MQTTClient_message_initializer;
+                                MQTTClient_deliveryToken token;
+                                m.payload = (void *)"offline";
+                                m.payloadlen = 7;
+                                m.qos = 1;
+                                m.retained = 1;
+                                if (MQTTClient_publishMessage(c->handle, c->status_topic, &m, &token) ==
+                                    MQTTCLIENT_SUCCESS)
+                                        (void)MQTTClient_waitForCompletion(c->handle, token, 1000);
+                        }
+                        /* Waits up to 1 s for messages in flight, then DISCONNECT. */
+                        (void)MQTTClient_disconnect(c->handle, 1000);
                 }
-                if (MQTTAsync_isConnected(c->handle)) {
-                        MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
-                        dopts.timeout = 1000;
-                        if (MQTTAsync_disconnect(c->handle, &dopts) == MQTTASYNC_SUCCESS)
-                                for (int i = 0; i < 100 && MQTTAsync_isConnected(c->handle); i++)
-                                        usleep(10000);
-                }
-                MQTTAsync_destroy(&c->handle);
-        }
-        /* Paho's threads no longer call us: drop what they queued. */
-        for (struct qitem *it = c->head; it;) {
-                struct qitem *next = it->next;
-                free(it);
-                it = next;
+                MQTTClient_destroy(&c->handle);
+                pthread_mutex_unlock(&paho_lock);
         }
         for (struct pending_publish *p = c->pending; p;) {
                 struct pending_publish *next = p->next;
                 free(p);
                 p = next;
         }
-        c->queue_source = sd_event_source_disable_unref(c->queue_source);
-        if (c->efd >= 0)
-                close(c->efd);
+        c->io_source = sd_event_source_disable_unref(c->io_source);
+        c->tick_timer = sd_event_source_disable_unref(c->tick_timer);
+        c->kick = sd_event_source_disable_unref(c->kick);
+        c->job_source = sd_event_source_disable_unref(c->job_source);
+        if (c->job_efd >= 0)
+                close(c->job_efd);
         sd_event_unref(c->event);
-        for (size_t i = 0; i < c->n_subs; i++)
-                free(c->subs[i]);
-        free(c->subs);
+        free_strv(c->subs, c->n_subs);
+        free(c->buf);
         if (c->password)
                 explicit_bzero(c->password, strlen(c->password));
         free(c->uri);
@@ -772,7 +971,6 @@ MqttClient *mqtt_client_free(MqttClient *c)
         free(c->cert_file);
         free(c->key_file);
         free(c->status_topic);
-        pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
 }

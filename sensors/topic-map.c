@@ -21,13 +21,16 @@ struct arena_chunk {
         char data[];
 };
 
+/* 40 bytes: a street's gateway has 100,000 of these (docs/performance.md figure 4). */
 struct topic_entry {
         const char *topic; /* in the arena */
-        size_t len;
-        uint64_t hash;
-        size_t n, n_alloc;
-        struct topic_sensor one;   /* when n == 1: most topics have a single sensor */
-        struct topic_sensor *many; /* when n > 1 */
+        uint32_t len;      /* at most TOPIC_MAP_TOPIC_MAX */
+        uint32_t hash;
+        uint32_t n, n_alloc;
+        union {
+                struct topic_sensor one;   /* when n == 1: most topics have a single sensor */
+                struct topic_sensor *many; /* when n > 1 */
+        };
 };
 
 struct TopicMap {
@@ -39,7 +42,7 @@ struct TopicMap {
         struct arena_chunk *arena;
 };
 
-static uint64_t hash_topic(const char *s, size_t n)
+static uint32_t hash_topic(const char *s, size_t n)
 {
         uint64_t h = 0xcbf29ce484222325ULL;
 
@@ -47,7 +50,7 @@ static uint64_t hash_topic(const char *s, size_t n)
                 h ^= (unsigned char)s[i];
                 h *= 0x100000001b3ULL;
         }
-        return h;
+        return (uint32_t)(h ^ (h >> 32));
 }
 
 static const char *arena_strndup(TopicMap *m, const char *s, size_t n)
@@ -87,7 +90,8 @@ TopicMap *topic_map_free(TopicMap *m)
         if (!m)
                 return NULL;
         for (size_t i = 0; i < m->n_entries; i++)
-                free(m->entries[i].many);
+                if (m->entries[i].n > 1)
+                        free(m->entries[i].many);
         free(m->entries);
         free(m->index);
         while (m->arena) {
@@ -99,7 +103,7 @@ TopicMap *topic_map_free(TopicMap *m)
         return NULL;
 }
 
-static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len, uint64_t hash)
+static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len, uint32_t hash)
 {
         size_t mask, i;
 
@@ -118,7 +122,7 @@ static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len
         }
 }
 
-static void index_put(uint32_t *index, size_t size, uint64_t hash, uint32_t slot)
+static void index_put(uint32_t *index, size_t size, uint32_t hash, uint32_t slot)
 {
         size_t mask = size - 1, i;
 
@@ -127,13 +131,15 @@ static void index_put(uint32_t *index, size_t size, uint64_t hash, uint32_t slot
         index[i] = slot;
 }
 
-/* Make room for one more entry, in the array and in the index. */
-static int reserve_entry(TopicMap *m)
+/* Room for `want` entries in the array and in the index, without rehashing on the way. */
+static int reserve(TopicMap *m, size_t want)
 {
-        if (m->n_entries >= UINT32_MAX - 1)
+        if (want >= UINT32_MAX - 1)
                 return -ENOMEM;
-        if (m->n_entries == m->n_alloc) {
-                size_t na = m->n_alloc ? m->n_alloc * 2 : 64;
+        if (want > m->n_alloc) {
+                size_t na = m->n_alloc ? m->n_alloc : 64;
+                while (na < want)
+                        na *= 2;
                 struct topic_entry *ne = realloc(m->entries, na * sizeof(*ne));
                 if (!ne)
                         return -ENOMEM;
@@ -141,8 +147,10 @@ static int reserve_entry(TopicMap *m)
                 m->n_alloc = na;
         }
         /* Load factor at most 1/2: probe chains stay short with linear probing. */
-        if ((m->n_entries + 1) * 2 > m->index_size) {
-                size_t ns = m->index_size ? m->index_size * 2 : 128;
+        if (want * 2 > m->index_size) {
+                size_t ns = m->index_size ? m->index_size : 128;
+                while (ns < want * 2)
+                        ns *= 2;
                 uint32_t *ni = calloc(ns, sizeof(*ni));
                 if (!ni)
                         return -ENOMEM;
@@ -153,6 +161,17 @@ static int reserve_entry(TopicMap *m)
                 m->index_size = ns;
         }
         return 0;
+}
+
+static int reserve_entry(TopicMap *m)
+{
+        return reserve(m, m->n_entries + 1);
+}
+
+int topic_map_reserve(TopicMap *m, size_t n_sensors)
+{
+        /* Each sensor's topic and, for Zigbee2MQTT, its derived …/availability. */
+        return m ? reserve(m, n_sensors * 2) : -EINVAL;
 }
 
 static struct topic_sensor *entry_sensors(struct topic_entry *e)
@@ -167,13 +186,19 @@ static int entry_append(struct topic_entry *e, const struct topic_sensor *s)
                 e->n = 1;
                 return 0;
         }
-        if (e->n == 1 || e->n == e->n_alloc) {
-                size_t na = e->n_alloc ? e->n_alloc * 2 : 4;
+        if (e->n == 1) {
+                /* one and many share their bytes: move the first sensor out before the array goes in */
+                struct topic_sensor *nm = malloc(4 * sizeof(*nm));
+                if (!nm)
+                        return -ENOMEM;
+                nm[0] = e->one;
+                e->many = nm;
+                e->n_alloc = 4;
+        } else if (e->n == e->n_alloc) {
+                uint32_t na = e->n_alloc * 2;
                 struct topic_sensor *nm = realloc(e->many, na * sizeof(*nm));
                 if (!nm)
                         return -ENOMEM;
-                if (e->n == 1)
-                        nm[0] = e->one;
                 e->many = nm;
                 e->n_alloc = na;
         }
@@ -184,7 +209,7 @@ static int entry_append(struct topic_entry *e, const struct topic_sensor *s)
 static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, enum sensor_kind kind,
                    enum payload_role role)
 {
-        uint64_t hash = hash_topic(topic, len);
+        uint32_t hash = hash_topic(topic, len);
         struct topic_entry *e = find(m, topic, len, hash);
         struct topic_sensor s = { .sensor = sensor, .kind = kind, .role = role };
         int r;
@@ -213,7 +238,7 @@ static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, 
                 if (!copy)
                         return -ENOMEM;
                 e = &m->entries[m->n_entries];
-                *e = (struct topic_entry){ .topic = copy, .len = len, .hash = hash };
+                *e = (struct topic_entry){ .topic = copy, .len = (uint32_t)len, .hash = hash };
                 m->n_entries++;
                 index_put(m->index, m->index_size, hash, (uint32_t)m->n_entries);
         }

@@ -33,6 +33,11 @@ struct topic_sensor {
 /* An empty map. Returns 0 or -ENOMEM. Free with topic_map_free(). */
 int topic_map_new(TopicMap **ret);
 
+/* Make room for a roster of n_sensors at once (its topics and their derived
+ * availability topics), so a big roster loads without rehashing. Optional.
+ * Returns 0, -ENOMEM or -EINVAL. */
+int topic_map_reserve(TopicMap *m, size_t n_sensors);
+
 /* Free the map and everything in it. Accepts NULL; returns NULL. */
 TopicMap *topic_map_free(TopicMap *m);
 DEFINE_FREE_FUNC(TopicMap, topic_map_free);

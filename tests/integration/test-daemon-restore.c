@@ -30,6 +30,7 @@
 
 #include "daemon/store.h"
 #include "daemon/util.h"
+#include "sensors/event.h"
 #include "tests/lib/gpiosim.h"
 #include "tests/lib/testutil.h"
 
@@ -84,7 +85,7 @@ static int64_t q(int64_t none, const char *fmt, ...)
         return v;
 }
 
-/* Wait until the query gives `want` (the group commit comes every 200 ms). */
+/* Wait until the query gives `want` (the group commit comes every second). */
 static bool q_wait(int64_t want, int timeout_ms, const char *sql)
 {
         for (int waited = 0; waited <= timeout_ms; waited += 50) {
@@ -315,12 +316,90 @@ static void test_entrance_lock_fault_opens_an_info_alert_for_the_building(void *
                            "AND state <> 'resolved'"));
 }
 
+/*
+ * Last seen and last activity are written lazily (at most 15 minutes later, unless something a restart
+ * needs changed); a clean stop (SIGTERM, and a reload) writes what was kept back.
+ */
+static void test_sigterm_writes_last_seen_and_last_activity_kept_back(void **state)
+{
+#define DOOR(col) "SELECT " col " FROM sensor_health h JOIN sensors s ON s.num = h.sensor_num WHERE s.id = 'S301-door'"
+#define ACT "SELECT last_activity_at FROM resident_state WHERE resident_id = 'R301'"
+        char sql[256];
+
+        start_daemon();
+        pub("zigbee2mqtt/r301-door", "{\"battery\":90,\"contact\":true}");
+        assert_true(q_wait(1, 5000, DOOR("count(*)")));
+        /* The door opens: state and activity, both written at once. */
+        pub("zigbee2mqtt/r301-door", "{\"battery\":90,\"contact\":false}");
+        assert_true(q_wait(1, 5000, "SELECT count(*) FROM resident_state WHERE resident_id = 'R301'"));
+        int64_t opened_seen = q(0, DOOR("last_seen")), opened_act = q(0, ACT);
+        assert_true(opened_seen > 0);
+        /* It closes: a new state, written; activity a moment after the last, kept back. */
+        pub("zigbee2mqtt/r301-door", "{\"battery\":90,\"contact\":true}");
+        assert_true(q_wait(1, 5000, DOOR("state = 'contact=0'")));
+        int64_t closed_seen = q(0, DOOR("last_seen"));
+        if (closed_seen <= opened_seen)
+                fail_msg("last seen %lld, then %lld", (long long)opened_seen, (long long)closed_seen);
+        /* A routine report: its event is saved, the health row is not. */
+        pub("zigbee2mqtt/r301-door", "{\"battery\":90,\"contact\":true}");
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM events e JOIN sensors s ON s.num = e.sensor_num WHERE s.id = 'S301-door' "
+                 "AND e.type = %d",
+                 EVENT_BATTERY);
+        assert_true(q_wait(4, 5000, sql));
+        usleep(300000); /* its group commit is done */
+        assert_int_equal(q(0, DOOR("last_seen")), closed_seen);
+        assert_int_equal(q(0, ACT), opened_act);
+
+        assert_int_equal(tu_stop(F->daemon, SIGTERM, 5000), 0);
+        F->daemon = -1;
+        assert_true(q(0, DOOR("last_seen")) > closed_seen);
+        assert_true(q(0, ACT) > opened_act);
+#undef DOOR
+#undef ACT
+}
+
+/* [store] events_keep_days (400): a gateway that has run for years does not keep
+ * every door report forever. Older events go a batch at a time; newer ones and
+ * everything else stay. */
+static void test_events_older_than_keep_days_are_deleted_in_batches(void **state)
+{
+        sqlite3 *db = NULL;
+        char sql[512], line[128];
+        int64_t now = (int64_t)now_usec(CLOCK_REALTIME), day = (int64_t)USEC_PER_DAY;
+
+        assert_int_equal(sqlite3_open(F->db, &db), SQLITE_OK);
+        /* 12,000 events from 500 days ago (more than one batch), 3 from 10 days ago. */
+        snprintf(sql, sizeof(sql),
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000) "
+                 "INSERT INTO events (sensor_num, at, type, value, flags) "
+                 "SELECT (SELECT num FROM sensors WHERE id = 'S301-door'), %lld + i, %d, 1, 0 FROM n; "
+                 "INSERT INTO events (sensor_num, at, type, value, flags) "
+                 "SELECT num, %lld, %d, 0, 0 FROM sensors WHERE id IN ('S301-door', 'S201-door', 'S301-meter')",
+                 (long long)(now - 500 * day), EVENT_CONTACT, (long long)(now - 10 * day), EVENT_CONTACT);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(q(0, "SELECT count(*) FROM events"), 12003);
+
+        start_daemon();
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE at < %lld", (long long)(now - 400 * day));
+        assert_true(q_wait(0, 20000, sql));
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE at = %lld", (long long)(now - 10 * day));
+        assert_int_equal(q(0, "%s", sql), 3);
+        snprintf(line, sizeof(line), "Deleted 12000 sensor events older than 400 days");
+        assert_true(tu_wait_file(F->log, line, NULL, 5000));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tap_run_survives_kill9_and_warns_on_time, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pulse_counter_and_slots_survive_kill9, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_entrance_lock_fault_opens_an_info_alert_for_the_building, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_sigterm_writes_last_seen_and_last_activity_kept_back, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_events_older_than_keep_days_are_deleted_in_batches, setup,
                                                 teardown),
         };
 

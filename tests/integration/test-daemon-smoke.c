@@ -131,7 +131,7 @@ static const char *told_reason(cJSON *alert, const char *contact)
         return NULL;
 }
 
-/* Events of one type from one sensor in the database (written in batches every 200 ms). */
+/* Events of one type from one sensor in the database (written in batches every second). */
 static int count_events(const char *sensor_id, int type)
 {
         sqlite3 *h = NULL;
@@ -438,7 +438,7 @@ static void test_a_detector_self_test_is_recorded_and_never_alerts(void **state)
         publish("zigbee2mqtt/r301-smoke", "{\"smoke\":false,\"self_test\":true,\"self_test_result\":\"checking\"}");
         publish("zigbee2mqtt/r301-smoke", "{\"smoke\":false,\"self_test\":false,\"self_test_result\":\"success\"}");
 
-        /* Recorded: self_test events in the history (written within the 200 ms batch). */
+        /* Recorded: self_test events in the history (written within the one-second batch). */
         assert_true(wait_events("S17-smoke", EVENT_SELF_TEST, 3, WAIT));
         assert_true(wait_events("S301-smoke", EVENT_SELF_TEST, 1, WAIT));
         print_message("      self_test events: S17-smoke %d, S301-smoke %d; smoke events: S17-smoke %d\n",

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The MQTT transport (sensors/mqtt.c: Paho MQTTAsync on sd-event) against a
+ * The MQTT transport (sensors/mqtt.c: Paho's synchronous client on sd-event) against a
  * real, private Mosquitto on a free loopback port, with its own config: no
  * broker at start, reconnect after a broker restart with QoS 1 messages sent
  * meanwhile delivered (persistent session), retained flag, TCP_NODELAY on
  * Paho's socket, and TLS with a password file where anonymous and wrong
- * passwords are refused (certificates made by the test with openssl).
+ * passwords are refused (certificates made by the test with openssl); no
+ * thread of Paho's while connected, a burst of messages over TCP and TLS,
+ * keep-alive with nothing to say, new subscriptions while connected.
  */
 
 #include <setjmp.h>
@@ -16,6 +18,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -37,6 +40,7 @@ struct fixture {
         bool got_retained[64];
         int n_got;
         int connected, lost, published_ok, published_err;
+        int n_seen; /* every message, also beyond got[] */
         char last_reason[256];
 };
 
@@ -117,10 +121,40 @@ static void pub(struct fixture *f, const char *topic, const char *msg, bool reta
         assert_int_equal(system(cmd), 0);
 }
 
+static int count_threads(void)
+{
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* mosquitto_pub -l: one message per line of stdin, in one connection. */
+static void pub_lines(struct fixture *f, const char *topic, int n, const char *extra_args)
+{
+        char cmd[768];
+        FILE *p;
+
+        snprintf(cmd, sizeof(cmd), "mosquitto_pub -h 127.0.0.1 -p %d -q 1 -t '%s' -l %s", f->b.port, topic,
+                 extra_args ? extra_args : "");
+        p = popen(cmd, "w");
+        assert_non_null(p);
+        for (int i = 0; i < n; i++)
+                fprintf(p, "{\"seq\":%d}\n", i);
+        assert_int_equal(pclose(p), 0);
+}
+
 static void on_message(MqttClient *c, const char *topic, const void *payload, size_t len, bool retained,
                        void *userdata)
 {
         struct fixture *f = userdata;
+        f->n_seen++;
         if (f->n_got < 64) {
                 snprintf(f->got[f->n_got], sizeof(f->got[0]), "%s %.*s", topic, (int)len, (const char *)payload);
                 f->got_retained[f->n_got] = retained;
@@ -229,6 +263,16 @@ static void test_retained_state_is_flagged_and_fresh_messages_are_not(void **sta
         /* Publish with a completion on the loop thread. */
         assert_int_equal(mqtt_client_publish(c, "shouwang/test/alerts/1", "{}", 2, 1, false, on_published, f), 0);
         assert_true(run_until(f, &f->published_ok, 1, 5000));
+        /* An alert for a whole building: 200 publishes in one go, more than Paho's
+         * default in-flight window, each completed once. */
+        for (int i = 0; i < 200; i++)
+                assert_int_equal(mqtt_client_publish(c, "shouwang/test/alerts/2", "{}", 2, 1, false, on_published, f),
+                                 0);
+        assert_true(run_until(f, &f->published_ok, 201, 5000));
+        int dummy = 0;
+        (void)run_until(f, &dummy, 1, 100);
+        assert_int_equal(f->published_ok, 201);
+        assert_int_equal(f->published_err, 0);
         mqtt_client_free(c);
 }
 
@@ -286,6 +330,105 @@ static void test_broker_restart_loses_no_qos1_message(void **state)
         }
         assert_true(door);
         assert_true(leak);
+        mqtt_client_free(c);
+}
+
+static void test_connected_client_has_no_threads_and_survives_keepalive(void **state)
+{
+        struct fixture *f = *state;
+        char uri[64];
+        int threads = count_threads(), dummy = 0;
+
+        write_conf(f, NULL);
+        broker_start(f);
+        snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", f->b.port);
+        MqttClient *c = NULL;
+        /* A 2 s keep-alive: the broker drops a client silent for 3 s. */
+        struct mqtt_settings st = { .uri = uri, .client_id = "test-idle", .keepalive = 2 * USEC_PER_SEC,
+                                    .reconnect_max = USEC_PER_SEC };
+        assert_int_equal(mqtt_client_new(f->e, &st, &c), 0);
+        mqtt_client_set_callbacks(c, on_message, on_state, f);
+        char *subs[] = { (char *)"t/#" };
+        assert_int_equal(mqtt_client_set_subscriptions(c, subs, 1), 0);
+        assert_int_equal(mqtt_client_start(c), 0);
+        assert_true(run_until(f, &f->connected, 1, 5000));
+        /* The connect worker is gone: no thread polls on an idle gateway
+         * (docs/performance.md figure 5 counts the wake-ups). */
+        assert_int_equal(count_threads(), threads);
+
+        /* Nothing to say for three keep-alive periods: the loop's timer lets
+         * Paho ping, so the broker keeps us and nothing is reported lost. */
+        (void)run_until(f, &dummy, 1, 6500);
+        assert_int_equal(f->lost, 0);
+        assert_true(mqtt_client_is_connected(c));
+        pub(f, "t/after-idle", "1", false, NULL);
+        assert_true(run_until(f, &f->n_got, 1, 5000));
+        assert_string_equal(f->got[0], "t/after-idle 1");
+
+        /* New subscriptions while connected reach the broker too. */
+        char *more[] = { (char *)"t/#", (char *)"u/+" };
+        assert_int_equal(mqtt_client_set_subscriptions(c, more, 2), 0);
+        (void)run_until(f, &dummy, 1, 300);
+        pub(f, "u/new", "2", false, NULL);
+        assert_true(run_until(f, &f->n_got, 2, 5000));
+        assert_string_equal(f->got[1], "u/new 2");
+        assert_int_equal(f->lost, 0);
+        mqtt_client_free(c);
+}
+
+static void test_a_burst_arrives_whole_and_in_order(void **state)
+{
+        struct fixture *f = *state;
+        char uri[64];
+
+        write_conf(f, "allow_anonymous true\nmax_queued_messages 0");
+        broker_start(f);
+        snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", f->b.port);
+        MqttClient *c = client(f, uri, "test-burst", NULL, NULL, NULL);
+        char *subs[] = { (char *)"burst/#" };
+        assert_int_equal(mqtt_client_set_subscriptions(c, subs, 1), 0);
+        assert_int_equal(mqtt_client_start(c), 0);
+        assert_true(run_until(f, &f->connected, 1, 5000));
+        pub(f, "burst/probe", "0", false, NULL);
+        assert_true(run_until(f, &f->n_seen, 1, 5000));
+        /* More than one loop iteration's worth (512) in one go. */
+        pub_lines(f, "burst/x", 2000, NULL);
+        assert_true(run_until(f, &f->n_seen, 2001, 10000));
+        assert_string_equal(f->got[1], "burst/x {\"seq\":0}");
+        assert_string_equal(f->got[63], "burst/x {\"seq\":62}");
+        mqtt_client_free(c);
+}
+
+/* A broker that takes the TCP connection and never says CONNACK (a hung
+ * Mosquitto, a firewall that half-works): the loop keeps running while the
+ * connect waits — GPIO edges, timers and the watchdog cannot wait 10 s. */
+static void test_a_broker_that_never_answers_does_not_stall_the_loop(void **state)
+{
+        struct fixture *f = *state;
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(a);
+        int lfd = socket(AF_INET, SOCK_STREAM, 0), dummy = 0;
+        char uri[64];
+
+        assert_true(lfd >= 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(lfd, 4), 0); /* never accepted: the kernel completes the handshake */
+        assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &l), 0);
+        snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+        MqttClient *c = client(f, uri, "test-hung", NULL, NULL, NULL);
+        assert_int_equal(mqtt_client_start(c), 0);
+
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        (void)run_until(f, &dummy, 1, 500);
+        /* Half a second of loop, not the 10 s connect timeout. */
+        assert_true(now_usec(CLOCK_MONOTONIC) - t0 < 3 * USEC_PER_SEC);
+        assert_false(mqtt_client_is_connected(c));
+        assert_int_equal(f->connected, 0);
+
+        /* The "broker" goes away: the waiting connect fails, is reported, and is retried. */
+        close(lfd);
+        assert_true(run_until(f, &f->lost, 1, 15000));
+        assert_int_equal(f->connected, 0);
         mqtt_client_free(c);
 }
 
@@ -355,8 +498,16 @@ static void test_tls_with_password_refuses_anonymous_and_wrong_passwords(void **
         mqtt_client_free(wrong);
 
         MqttClient *good = client(f, uri, "test-good", "gateway", "s3cret", ca);
+        char *subs[] = { (char *)"tls/#" };
+        assert_int_equal(mqtt_client_set_subscriptions(good, subs, 1), 0);
         assert_int_equal(mqtt_client_start(good), 0);
         assert_true(run_until(f, &f->connected, 1, 5000));
+        /* Over TLS OpenSSL may hold packets the socket no longer shows: all must come. */
+        snprintf(extra, sizeof(extra), "--cafile %s -u gateway -P s3cret", ca);
+        pub(f, "tls/probe", "0", false, extra);
+        assert_true(run_until(f, &f->n_seen, 1, 5000));
+        pub_lines(f, "tls/x", 500, extra);
+        assert_true(run_until(f, &f->n_seen, 501, 10000));
         mqtt_client_free(good);
 }
 
@@ -388,6 +539,11 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_tls_with_password_refuses_anonymous_and_wrong_passwords, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_password_file_first_line_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_connected_client_has_no_threads_and_survives_keepalive, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_a_burst_arrives_whole_and_in_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_broker_that_never_answers_does_not_stall_the_loop, setup,
+                                                teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

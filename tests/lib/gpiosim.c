@@ -400,8 +400,14 @@ static int drive_locked(GpioSim *s, int chip, unsigned offset, const int *values
                 l->pull = (uint8_t)v;
                 if (k < 0 || gpiosim_line_phys(l) == old)
                         continue;
-                /* Distinct, increasing timestamps even for edges closer than the clock's resolution. */
-                ts = MAX_I64(clock_ns(CLOCK_MONOTONIC), last_ts + 1);
+                /* Distinct, increasing timestamps even for edges closer than the clock's resolution.
+                 * A burst (no values given) is one interrupt storm: its edges are stamped 1 µs
+                 * apart from the first, so a test process preempted in the middle of this loop
+                 * on a busy machine cannot stretch a bounce into two pulses. */
+                if (values || last_ts == 0)
+                        ts = MAX_I64(clock_ns(CLOCK_MONOTONIC), last_ts + 1);
+                else
+                        ts = last_ts + 1000;
                 last_ts = ts;
                 if (!make_event(&s->m->reqs[k], gpiosim_line_phys(l), ts, &ev))
                         continue;

@@ -154,8 +154,8 @@ int gpiosim_line_bounce(GpioSim *s, const char *chip, unsigned offset, int value
 
 /*
  * `n` flips faster than any reader can follow (as a burst seen by a real
- * interrupt): all events are queued at once, each with its own increasing
- * timestamp, so the reader's queue fills to 16 and the rest are dropped
+ * interrupt): all events are queued at once, stamped 1 µs apart from the
+ * first (whatever the machine's load), so the reader's queue fills to 16 and the rest are dropped
  * deterministically. Returns the number of events dropped (>= 0), or
  * -ENOENT, -EINVAL.
  */

@@ -184,6 +184,43 @@ static int64_t raise_leak(struct fixture *f, usec_t now, bool *is_new)
         return id;
 }
 
+static int64_t count_broadcasts(struct fixture *f)
+{
+        sqlite3_stmt *st;
+        int64_t n;
+
+        assert_int_equal(sqlite3_prepare_v2(store_db(f->store),
+                                            "SELECT count(*) FROM deliveries WHERE contact_id = ''", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return n;
+}
+
+/* With [mqtt] enabled = no there is no alerts topic: the people are still told, and no broadcast is
+ * planned that could only fail and clutter every alert's history. */
+static void test_without_mqtt_no_alert_broadcast_is_planned(void **state)
+{
+        struct fixture *f = *state;
+        struct alerts_settings st;
+        bool is_new = false;
+
+        assert_int_equal(raise_leak(f, T0, &is_new) > 0, 1);
+        assert_int_equal(count_broadcasts(f), 1);
+
+        alerts_free(f->alerts);
+        alerts_settings_default(&st);
+        st.no_broadcast = true;
+        assert_int_equal(alerts_new(f->store, &st, &f->alerts), 0);
+        alerts_set_planned_callback(f->alerts, on_planned, f);
+        deliver_all(f, NULL, T0 + MIN);
+        /* The next tier: people told, still only the first alert's broadcast. */
+        assert_int_equal(alerts_tick(f->alerts, T0 + 6 * MIN), 0);
+        assert_int_equal(count_broadcasts(f), 1);
+        assert_true(pending(f)[0] != '\0');
+}
+
 static void test_leak_alone_tells_tier_one_at_once(void **state)
 {
         struct fixture *f = *state;
@@ -387,6 +424,7 @@ static void test_empty_first_tier_goes_up_the_ladder_at_once(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_without_mqtt_no_alert_broadcast_is_planned, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_leak_alone_tells_tier_one_at_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_repeat_updates_the_open_alert_without_new_pages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_the_story_escalates_falls_back_and_is_resolved, setup, teardown),

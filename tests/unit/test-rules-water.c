@@ -142,6 +142,22 @@ static void test_tap_running_with_someone_moving_is_a_warning(void **state)
         rt_stop(&t);
 }
 
+/* While a tap runs, whether somebody moved since it started decides the severity: kept at once. */
+static void test_activity_while_a_tap_runs_is_worth_saving_at_once(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 19:00");
+        int r = story_flat(&t, true, true);
+        usec_t saved = t.c.wall;
+        rt_run(&t, MIN);
+        assert_false(rules_activity_worth_saving(t.r, r, saved, t.c.wall));
+        tap_runs(&t, 2 * MIN, 10 * SEC, 1);
+        assert_true(rules_activity_worth_saving(t.r, r, saved, t.c.wall));
+        rt_run(&t, 30 * MIN); /* the run ended with its pause */
+        assert_false(rules_activity_worth_saving(t.r, r, t.c.wall - MIN, t.c.wall));
+        rt_stop(&t);
+}
+
 static void test_tap_running_not_alone_is_a_warning_until_2n(void **state)
 {
         struct rt t;
@@ -683,6 +699,7 @@ int main(void)
                 cmocka_unit_test(test_story_leak_sensor_wet_makes_it_critical_at_once),
                 cmocka_unit_test(test_tap_running_nobody_moving_with_motion_sensor_is_critical_at_once),
                 cmocka_unit_test(test_tap_running_with_someone_moving_is_a_warning),
+                cmocka_unit_test(test_activity_while_a_tap_runs_is_worth_saving_at_once),
                 cmocka_unit_test(test_tap_running_not_alone_is_a_warning_until_2n),
                 cmocka_unit_test(test_a_pause_ends_the_run),
                 cmocka_unit_test(test_pulse_gap_follows_the_meters_litres_per_pulse),

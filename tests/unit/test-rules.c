@@ -607,6 +607,47 @@ static void test_last_activity_for_the_store_is_the_engines_own(void **state)
         rt_stop(&t);
 }
 
+static void test_each_event_says_whose_activity_it_was(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 08:00");
+        int r = story_flat(&t, true);
+        rt_event(&t, S_DOOR, EVENT_CONTACT, 1);
+        assert_int_equal(t.out.activity, r);
+        rt_event(&t, S_DOOR, EVENT_CONTACT, 1); /* the same state with a battery report */
+        assert_int_equal(t.out.activity, -1);
+        rt_event(&t, S_LEAK, EVENT_LEAK, 0);
+        assert_int_equal(t.out.activity, -1);
+        rt_event(&t, S_BUTTON, EVENT_BUTTON, 1);
+        assert_int_equal(t.out.activity, r);
+        rt_stop(&t);
+}
+
+/* The daemon keeps last activity up to a refresh behind; these it must keep at once. */
+static void test_first_activity_of_the_wake_window_is_worth_saving_at_once(void **state)
+{
+        struct rt t;
+        rt_start(&t, NULL, "2026-11-22 05:00");
+        int r = story_flat(&t, true);
+        assert_true(rules_activity_worth_saving(t.r, r, 0, rt_local("2026-11-22 05:50")));
+        assert_false(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 05:40"), rt_local("2026-11-22 05:50")));
+        /* 06:00 starts the morning check's window: before a restart it must know she got up. */
+        assert_true(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 05:55"), rt_local("2026-11-22 06:05")));
+        assert_false(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 06:01"), rt_local("2026-11-22 06:10")));
+        assert_false(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 23:55"), rt_local("2026-11-23 00:05")));
+        assert_false(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 06:10"), rt_local("2026-11-22 06:05")));
+        rt_stop(&t);
+
+        /* Without a morning check, 06:00 is like any other minute. */
+        struct rules_settings s;
+        rules_settings_default(&s);
+        s.morning_check = false;
+        rt_start(&t, &s, "2026-11-22 05:00");
+        r = story_flat(&t, true);
+        assert_false(rules_activity_worth_saving(t.r, r, rt_local("2026-11-22 05:55"), rt_local("2026-11-22 06:05")));
+        rt_stop(&t);
+}
+
 static void test_retained_message_is_not_activity(void **state)
 {
         struct rt t;
@@ -1130,6 +1171,8 @@ int main(void)
                 cmocka_unit_test(test_activity_keeps_inactivity_quiet),
                 cmocka_unit_test(test_door_report_without_a_change_is_not_activity),
                 cmocka_unit_test(test_last_activity_for_the_store_is_the_engines_own),
+                cmocka_unit_test(test_each_event_says_whose_activity_it_was),
+                cmocka_unit_test(test_first_activity_of_the_wake_window_is_worth_saving_at_once),
                 cmocka_unit_test(test_retained_message_is_not_activity),
                 cmocka_unit_test(test_inactivity_with_only_offline_sensors_says_unknown),
                 cmocka_unit_test(test_resident_with_only_a_panic_button_gets_no_inactivity),

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <sqlite3.h>
+#include <string.h>
 
 #include "daemon/store.h"
 
@@ -133,6 +134,69 @@ static void test_migrated_schema_equals_fresh_schema(void **state)
         store_free(sb);
 }
 
+static void test_v3_events_lose_their_indexes_and_keep_their_rows(void **state)
+{
+        char path[128];
+        Store *s = NULL;
+
+        snprintf(path, sizeof(path), "%s/v3-events.db", dir);
+        assert_int_equal(store_open_at_version(path, 3, &s), 0);
+        assert_int_equal(sqlite3_exec(store_db(s),
+                                      "INSERT INTO events (sensor_num, at, type, value) VALUES (1, 5, 1, 1.0), "
+                                      "(2, 6, 1, 0.0), (1, 7, 2, 80.0)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        store_free(s);
+
+        s = NULL;
+        assert_int_equal(store_open(path, 0, &s), 0);
+        assert_true(store_schema_version(s) >= 5);
+        assert_int_equal(count(store_db(s), "events"), 3);
+        /* No index on events: each one cost a rewritten leaf per group commit on the SD card. */
+        assert_int_equal(count(store_db(s), "sqlite_schema WHERE type = 'index' AND tbl_name = 'events'"), 0);
+        /* In steps: at most max rows a call, the oldest first. */
+        assert_int_equal(store_events_prune(s, 8, 1), 1);
+        assert_int_equal(count(store_db(s), "events WHERE at = 5"), 0);
+        assert_int_equal(store_events_prune(s, 7, 10), 1);
+        assert_int_equal(store_events_prune(s, 7, 10), 0);
+        assert_int_equal(count(store_db(s), "events"), 1);
+        store_free(s);
+}
+
+/* The retention's boundary without an index: a binary search over the ids, gaps and all, never taking an
+ * event that is not older than the limit. */
+static void test_retention_finds_its_boundary_among_100000_events(void **state)
+{
+        char path[128];
+        Store *s = NULL;
+        int64_t deleted = 0, n;
+
+        snprintf(path, sizeof(path), "%s/retention.db", dir);
+        assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s), 0);
+        /* 100,000 events a second apart from t = 1000 s, with every seventh missing (pruned, say). */
+        assert_int_equal(sqlite3_exec(store_db(s),
+                                      "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999) "
+                                      "INSERT INTO events (id, sensor_num, at, type, value) "
+                                      "SELECT i + 1, 1, (1000 + i) * 1000000, 1, 0 FROM n WHERE i % 7 <> 3",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        n = count(store_db(s), "events WHERE at >= 51000000000");
+        /* Everything before t = 51,000 s goes: ids 1 … 50,000 minus the gaps. */
+        while ((deleted = store_events_prune(s, (usec_t)51000 * 1000000, 5000)) > 0)
+                assert_true(deleted <= 5000);
+        assert_int_equal(deleted, 0);
+        assert_int_equal(count(store_db(s), "events WHERE at < 51000000000"), 0);
+        assert_int_equal(count(store_db(s), "events"), n);
+        assert_int_equal(count(store_db(s), "events WHERE at = 51000000000"), 1);
+        /* A limit before every event takes nothing; one after every event takes them all. */
+        assert_int_equal(store_events_prune(s, 1, 5000), 0);
+        while (store_events_prune(s, INT64_MAX, 100000) > 0)
+                ;
+        assert_int_equal(count(store_db(s), "events"), 0);
+        assert_int_equal(store_events_prune(s, INT64_MAX, 10), 0);
+        store_free(s);
+}
+
 static int setup(void **state)
 {
         strcpy(dir, "/tmp/shouwang-test-migrate-XXXXXX");
@@ -151,6 +215,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_earlier_version_migrates_to_the_newest_keeping_data),
                 cmocka_unit_test(test_migrated_schema_equals_fresh_schema),
+                cmocka_unit_test(test_v3_events_lose_their_indexes_and_keep_their_rows),
+                cmocka_unit_test(test_retention_finds_its_boundary_among_100000_events),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

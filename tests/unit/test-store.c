@@ -236,6 +236,24 @@ static void test_gpio_line_cannot_serve_two_sensors(void **state)
         assert_non_null(strstr(err, "already used by sensor S201-door"));
         free(err);
         err = NULL;
+        /* The same line written with options is the same line. */
+        assert_int_equal(store_roster_check(f->store, ROSTER_SENSORS,
+                                            (char *[]){ "S-x", "R201", "", "leak", "gpio:gpiochip0:17:active_low:10L" },
+                                            &err),
+                         -EINVAL);
+        assert_non_null(strstr(err, "already used by sensor S201-door"));
+        free(err);
+        err = NULL;
+        /* Line 1 is not line 17, nor is line 171; and a sensor does not clash with itself. */
+        assert_int_equal(store_roster_check(f->store, ROSTER_SENSORS,
+                                            (char *[]){ "S-x", "R201", "", "leak", "gpio:gpiochip0:1" }, &err),
+                         0);
+        assert_int_equal(store_roster_check(f->store, ROSTER_SENSORS,
+                                            (char *[]){ "S-x", "R201", "", "leak", "gpio:gpiochip0:171" }, &err),
+                         0);
+        assert_int_equal(store_roster_check(f->store, ROSTER_SENSORS,
+                                            (char *[]){ "S201-door", "R201", "", "door", "gpio:gpiochip0:17" }, &err),
+                         0);
         /* The same topic may carry another kind (a combined smoke and CO detector). */
         assert_int_equal(store_roster_check(f->store, ROSTER_SENSORS,
                                             (char *[]){ "S-x", "R201", "", "co", "mqtt:zigbee2mqtt/r201-leak" }, &err),

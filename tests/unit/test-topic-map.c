@@ -276,6 +276,30 @@ static void test_grouped_subscriptions_use_one_wildcard_per_busy_prefix(void **s
         free_strv(subs, n);
 }
 
+/* Sized for the roster first (what the watch does): the same map, no rehash on the way, and adding
+ * more than was reserved still works. */
+static void test_reserved_map_holds_the_roster_and_grows_beyond_it(void **state)
+{
+        _cleanup_(topic_map_freep) TopicMap *m = map_new();
+        const struct topic_sensor *s = NULL;
+        char name[96];
+        size_t n = 0;
+
+        assert_int_equal(topic_map_reserve(m, 100), 0);
+        assert_int_equal(topic_map_reserve(NULL, 100), -EINVAL);
+        for (uint32_t i = 0; i < 300; i++) {
+                snprintf(name, sizeof(name), "zigbee2mqtt/r%u-leak", i);
+                assert_int_equal(topic_map_add(m, name, i, SENSOR_LEAK), 0);
+        }
+        assert_int_equal(topic_map_n_topics(m), 600);
+        for (uint32_t i = 0; i < 300; i++) {
+                snprintf(name, sizeof(name), "zigbee2mqtt/r%u-leak/availability", i);
+                assert_int_equal(topic_map_lookup(m, name, &s, &n), 0);
+                assert_int_equal(s->sensor, i);
+                assert_int_equal(s->role, PAYLOAD_AVAILABILITY);
+        }
+}
+
 static void test_fifty_thousand_sensors(void **state)
 {
         _cleanup_(topic_map_freep) TopicMap *m = map_new();
@@ -327,6 +351,7 @@ int main(void)
                 cmocka_unit_test(test_free_accepts_null),
                 cmocka_unit_test(test_exact_subscriptions_in_roster_order),
                 cmocka_unit_test(test_grouped_subscriptions_use_one_wildcard_per_busy_prefix),
+                cmocka_unit_test(test_reserved_map_holds_the_roster_and_grows_beyond_it),
                 cmocka_unit_test(test_fifty_thousand_sensors),
         };
 
