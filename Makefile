@@ -56,7 +56,9 @@ CPPFLAGS_ALL = -D_GNU_SOURCE -DSHOUWANG_VERSION='"$(VERSION)"' \
                -DSHOUWANG_SYSCONFDIR='"$(SYSCONFDIR)"' -DSHOUWANG_DATADIR='"$(DATADIR)"' \
                -I. $(PKG_CFLAGS)
 CFLAGS_ALL := -std=gnu11 $(WARN) $(CFLAGS) -fno-strict-aliasing -MMD -MP
-LDLIBS_ALL = $(PKG_LIBS) -lpaho-mqtt3cs -lpthread -lm
+# --as-needed: a program is linked only with the libraries it calls (shouwangd loads neither
+# libmicrohttpd nor libcrypto, and Paho comes by dlopen, sensors/mqtt.c).
+LDLIBS_ALL = -Wl,--as-needed $(PKG_LIBS) -ldl -lpthread -lm
 
 ifdef SANITIZE
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -3,10 +3,9 @@
 
 #include "daemon/alerts.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <sys/random.h>
 
+#include "daemon/sha256.h"
 #include "daemon/store-internal.h"
 
 #define TIER_MAX 3
@@ -1180,12 +1179,6 @@ int alerts_delivery_failed(Alerts *a, int64_t delivery_id, usec_t now)
 
 /* ---- tokens ------------------------------------------------------------------------------------------------- */
 
-static int sha256(const char *s, unsigned char out[32])
-{
-        unsigned int n = 0;
-        return EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -EIO;
-}
-
 /* A new random token for (alert, contact); its hash goes into alert_tokens (in the transaction under way, if any). */
 static int token_insert(Alerts *a, int64_t alert_id, const char *contact_id, usec_t now, char *ret_token)
 {
@@ -1199,8 +1192,7 @@ static int token_insert(Alerts *a, int64_t alert_id, const char *contact_id, use
         for (size_t i = 0; i < sizeof(raw); i++)
                 sprintf(ret_token + 2 * i, "%02x", raw[i]);
         explicit_bzero(raw, sizeof(raw));
-        if (sha256(ret_token, hash) < 0)
-                return -EIO;
+        sha256(ret_token, strlen(ret_token), hash);
         st = store_stmt(a->store, "INSERT INTO alert_tokens (alert_id, contact_id, token_hash, created_at, expires_at) "
                                   "VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!st)
@@ -1244,10 +1236,11 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
         bool is_resolve = streq_ptr(action, "resolve");
         int rc, r;
 
-        if (isempty(token) || strlen(token) != ALERT_TOKEN_LEN || sha256(token, hash) < 0) {
+        if (isempty(token) || strlen(token) != ALERT_TOKEN_LEN) {
                 a->tokens_refused++;
                 return -EACCES;
         }
+        sha256(token, strlen(token), hash);
         st = store_stmt(a->store, "SELECT id, token_hash, expires_at, used_ack_at, used_resolve_at FROM alert_tokens "
                                   "WHERE alert_id = ?1 AND contact_id = ?2");
         if (!st)
@@ -1257,7 +1250,7 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const void *h = sqlite3_column_blob(st, 1);
                 /* Every candidate is compared in full, in constant time. */
-                if (h && sqlite3_column_bytes(st, 1) == 32 && CRYPTO_memcmp(h, hash, 32) == 0) {
+                if (h && sqlite3_column_bytes(st, 1) == 32 && memeq_const_time(h, hash, 32)) {
                         match = sqlite3_column_int64(st, 0);
                         expires = (usec_t)sqlite3_column_int64(st, 2);
                         used = (usec_t)sqlite3_column_int64(st, is_resolve ? 4 : 3);

@@ -13,10 +13,20 @@
  * {placeholders} for WeCom/DingTalk group robots, ntfy, Gotify or an SMS
  * gateway's HTTP API (examples/webhooks/). URLs are never logged: they
  * carry robot keys and tokens.
+ *
+ * libcurl is loaded with dlopen() when the first webhook channel is made: it
+ * pulls in some 30 libraries (TLS, Kerberos, LDAP, SSH, HTTP/2 …), and a
+ * gateway whose contacts are reached over MQTT and an SMS command never
+ * needs them (docs/performance.md, figures 4 and 7).
  */
 
 #include <cjson/cJSON.h>
+/* The calls go through function pointers (curl_api below), where curl's
+ * type-checking macros cannot follow. */
+#define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <strings.h>
 
 #include "daemon/channel.h"
@@ -60,10 +70,85 @@ struct socket_watch {
         struct socket_watch *next;
 };
 
+/* The libcurl functions we call. */
+static struct {
+        void *dl;
+        __typeof__(curl_global_init) *global_init;
+        __typeof__(curl_easy_init) *easy_init;
+        __typeof__(curl_easy_setopt) *easy_setopt;
+        __typeof__(curl_easy_getinfo) *easy_getinfo;
+        __typeof__(curl_easy_cleanup) *easy_cleanup;
+        __typeof__(curl_easy_strerror) *easy_strerror;
+        __typeof__(curl_multi_init) *multi_init;
+        __typeof__(curl_multi_setopt) *multi_setopt;
+        __typeof__(curl_multi_add_handle) *multi_add_handle;
+        __typeof__(curl_multi_remove_handle) *multi_remove_handle;
+        __typeof__(curl_multi_socket_action) *multi_socket_action;
+        __typeof__(curl_multi_assign) *multi_assign;
+        __typeof__(curl_multi_info_read) *multi_info_read;
+        __typeof__(curl_multi_cleanup) *multi_cleanup;
+        __typeof__(curl_slist_append) *slist_append;
+        __typeof__(curl_slist_free_all) *slist_free_all;
+} curl;
+
+static int curl_load(void)
+{
+        static const char soname[] = "libcurl.so.4";
+        void *dl;
+
+        if (curl.dl)
+                return 0;
+        dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+                log_error("Webhooks need %s (%s) — install Debian's libcurl4", soname, dlerror());
+                return -ELIBACC;
+        }
+#define SYM(name)                                                                                            \
+        do {                                                                                                 \
+                *(void **)&curl.name = dlsym(dl, "curl_" #name);                                             \
+                if (!curl.name) {                                                                            \
+                        log_error("%s has no curl_" #name ": libcurl 7.68 or newer is needed", soname);      \
+                        dlclose(dl);                                                                         \
+                        return -ELIBBAD;                                                                     \
+                }                                                                                            \
+        } while (0)
+        SYM(global_init);
+        SYM(easy_init);
+        SYM(easy_setopt);
+        SYM(easy_getinfo);
+        SYM(easy_cleanup);
+        SYM(easy_strerror);
+        SYM(multi_init);
+        SYM(multi_setopt);
+        SYM(multi_add_handle);
+        SYM(multi_remove_handle);
+        SYM(multi_socket_action);
+        SYM(multi_assign);
+        SYM(multi_info_read);
+        SYM(multi_cleanup);
+        SYM(slist_append);
+        SYM(slist_free_all);
+#undef SYM
+        /* libcurl 7.84 and later make this safe while other threads run (the MQTT connect worker may); it
+         * is called once, on the loop thread. */
+        if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_error("%s could not initialise itself", soname);
+                dlclose(dl);
+                return -EIO;
+        }
+        curl.dl = dl;
+        return 0;
+}
+
 int channel_webhook_global_init(void)
 {
-        /* Not thread-safe, and it may start nothing else: once, in main(), before any thread. */
-        return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        int r;
+
+        pthread_mutex_lock(&lock);
+        r = curl_load();
+        pthread_mutex_unlock(&lock);
+        return r;
 }
 
 /* ---- curl ↔ sd-event ----------------------------------------------------------------------------------- */
@@ -81,7 +166,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 action |= CURL_CSELECT_OUT;
         if (revents & (EPOLLERR | EPOLLHUP))
                 action |= CURL_CSELECT_ERR;
-        if (curl_multi_socket_action(w->multi, fd, action, &running) != CURLM_OK)
+        if (curl.multi_socket_action(w->multi, fd, action, &running) != CURLM_OK)
                 log_debug("[%s] curl could not take an I/O event on fd %d", w->channel->name, fd);
         check_finished(w);
         return 0;
@@ -106,7 +191,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
         if (what == CURL_POLL_REMOVE) {
                 if (sw) {
-                        curl_multi_assign(w->multi, fd, NULL);
+                        curl.multi_assign(w->multi, fd, NULL);
                         socket_watch_free(w, sw);
                 }
                 return 0;
@@ -131,7 +216,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                 return -1;
         }
         (void)sd_event_source_set_description(sw->io, "webhook-io");
-        if (curl_multi_assign(w->multi, fd, sw) != CURLM_OK) {
+        if (curl.multi_assign(w->multi, fd, sw) != CURLM_OK) {
                 sd_event_source_disable_unref(sw->io);
                 free(sw);
                 return -1;
@@ -146,7 +231,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
         struct webhook_channel *w = userdata;
         int running = 0;
 
-        if (curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+        if (curl.multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
                 log_debug("[%s] curl could not take a timeout", w->channel->name);
         check_finished(w);
         return 0;
@@ -199,10 +284,10 @@ static void request_free(struct webhook_request *req)
         if (!req)
                 return;
         if (req->easy) {
-                curl_multi_remove_handle(req->w->multi, req->easy);
-                curl_easy_cleanup(req->easy);
+                curl.multi_remove_handle(req->w->multi, req->easy);
+                curl.easy_cleanup(req->easy);
         }
-        curl_slist_free_all(req->headers);
+        curl.slist_free_all(req->headers);
         free(req->url);
         free(req->body);
         free(req);
@@ -278,7 +363,7 @@ static void request_outcome(struct webhook_request *req, CURLcode result, int *r
                             char *detail, size_t size)
 {
         const char *name = req->w->channel->name;
-        const char *why = !isempty(req->error) ? req->error : curl_easy_strerror(result);
+        const char *why = !isempty(req->error) ? req->error : curl.easy_strerror(result);
         char excerpt[200];
         long status = 0;
 
@@ -331,7 +416,7 @@ static void request_outcome(struct webhook_request *req, CURLcode result, int *r
                 return;
         }
 
-        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl.easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
         response_excerpt(req, excerpt, sizeof(excerpt));
         if (status >= 200 && status < 300) {
                 long code = 0;
@@ -362,7 +447,7 @@ static void request_outcome(struct webhook_request *req, CURLcode result, int *r
                 char *location = NULL;
                 *ret_error = -EIO;
                 *ret_permanent = true;
-                curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
+                curl.easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
                 /* Redirects are not followed (a POST must not turn into a GET elsewhere); the
                  * target is not printed, it may hold the key. */
                 snprintf(detail, size, "HTTP %ld: the url redirects elsewhere%s — put the final url in [%s]", status,
@@ -382,7 +467,7 @@ static void check_finished(struct webhook_channel *w)
         CURLMsg *msg;
         int left;
 
-        while ((msg = curl_multi_info_read(w->multi, &left))) {
+        while ((msg = curl.multi_info_read(w->multi, &left))) {
                 struct webhook_request *req = NULL;
                 char detail[DETAIL_MAX + 96];
                 int error;
@@ -390,7 +475,7 @@ static void check_finished(struct webhook_channel *w)
 
                 if (msg->msg != CURLMSG_DONE)
                         continue;
-                if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || !req)
+                if (curl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || !req)
                         continue;
                 request_outcome(req, msg->data.result, &error, &permanent, detail, sizeof(detail));
                 log_debug("[%s] %s", w->channel->name, detail);
@@ -436,20 +521,20 @@ static int webhook_send(Channel *c, const struct delivery_message *m, channel_do
                 r = template_render(w->url, vars, n_vars, TEMPLATE_ESCAPE_URL, &req->url, NULL);
         if (r >= 0 && asprintf(&ct, "Content-Type: %s", w->content_type) < 0)
                 r = -ENOMEM;
-        if (r >= 0 && !(req->headers = curl_slist_append(NULL, ct)))
+        if (r >= 0 && !(req->headers = curl.slist_append(NULL, ct)))
                 r = -ENOMEM;
         free(ct);
         /* No "Expect: 100-continue" round trip before larger bodies: many small servers never answer it. */
-        if (r >= 0 && !curl_slist_append(req->headers, "Expect:"))
+        if (r >= 0 && !curl.slist_append(req->headers, "Expect:"))
                 r = -ENOMEM;
         for (char **h = w->headers; r >= 0 && h && *h; h++) {
                 _cleanup_free_ char *line = NULL;
                 r = template_render(*h, vars, n_vars, TEMPLATE_ONE_LINE, &line, NULL);
-                if (r >= 0 && !curl_slist_append(req->headers, line))
+                if (r >= 0 && !curl.slist_append(req->headers, line))
                         r = -ENOMEM;
         }
         channel_vars_scratch_done(&scratch);
-        if (r >= 0 && !(req->easy = curl_easy_init()))
+        if (r >= 0 && !(req->easy = curl.easy_init()))
                 r = -ENOMEM;
         if (r < 0) {
                 request_free(req);
@@ -461,7 +546,7 @@ static int webhook_send(Channel *c, const struct delivery_message *m, channel_do
 #define SET(opt, val)                                                                                            \
         do {                                                                                                     \
                 if (cr == CURLE_OK)                                                                              \
-                        cr = curl_easy_setopt(e, opt, val);                                                      \
+                        cr = curl.easy_setopt(e, opt, val);                                                      \
         } while (0)
         SET(CURLOPT_URL, req->url);
         SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -483,12 +568,12 @@ static int webhook_send(Channel *c, const struct delivery_message *m, channel_do
         SET(CURLOPT_PRIVATE, req);
 #undef SET
         if (cr != CURLE_OK) {
-                log_warning("[%s] curl refused an option: %s", c->name, curl_easy_strerror(cr));
+                log_warning("[%s] curl refused an option: %s", c->name, curl.easy_strerror(cr));
                 request_free(req);
                 return -EIO;
         }
-        if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-                curl_easy_cleanup(e);
+        if (curl.multi_add_handle(w->multi, e) != CURLM_OK) {
+                curl.easy_cleanup(e);
                 req->easy = NULL;
                 request_free(req);
                 return -EIO;
@@ -512,7 +597,7 @@ static void webhook_free(Channel *c)
                 request_free(req);
         }
         if (w->multi)
-                curl_multi_cleanup(w->multi);
+                curl.multi_cleanup(w->multi);
         while (w->sockets)
                 socket_watch_free(w, w->sockets);
         sd_event_source_disable_unref(w->timer);
@@ -565,11 +650,15 @@ int channel_webhook_new(sd_event *e, const char *name, const struct webhook_sett
         _cleanup_(channel_freep) Channel *c = NULL;
         struct webhook_channel *w;
         size_t n_headers = 0;
+        int r;
 
         if (!s->url || (!startswith(s->url, "http://") && !startswith(s->url, "https://")))
                 return -EINVAL;
         if (s->method && !streq(s->method, "POST") && !streq(s->method, "PUT"))
                 return -EINVAL;
+        r = channel_webhook_global_init();
+        if (r < 0)
+                return r;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -608,13 +697,13 @@ int channel_webhook_new(sd_event *e, const char *name, const struct webhook_sett
                         b[--n] = '\0';
         }
 
-        w->multi = curl_multi_init();
+        w->multi = curl.multi_init();
         if (!w->multi)
                 return -ENOMEM;
-        if (curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
-            curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
-            curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
-            curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK)
+        if (curl.multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+            curl.multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
+            curl.multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
+            curl.multi_setopt(w->multi, CURLMOPT_TIMERDATA, w) != CURLM_OK)
                 return -EIO;
 
         check_template(c, "url", w->url, TEMPLATE_ESCAPE_URL, false);

@@ -127,7 +127,8 @@ struct exec_settings {
  */
 int channel_webhook_new(sd_event *e, const char *name, const struct webhook_settings *s, Channel **ret);
 int channel_exec_new(sd_event *e, const char *name, const struct exec_settings *s, Channel **ret);
-/* libcurl's global set-up: once, in main(), before any thread starts. 0 or -EIO. */
+/* Load libcurl (dlopen) and set it up, once; channel_webhook_new() calls it. 0, or -ELIBACC / -ELIBBAD / -EIO
+ * after logging why (libcurl4 missing or too old). */
 int channel_webhook_global_init(void);
 
 /* The mqtt channel publishes through the daemon's MQTT connection (not owned):

@@ -106,10 +106,7 @@ int main(int argc, char **argv)
         if (check)
                 return check_config(config);
 
-        /* Before any thread exists: curl's global state, and the signal mask Paho's threads inherit. */
-        r = channel_webhook_global_init();
-        if (r < 0)
-                return log_error_errno(r, "Cannot initialise libcurl: %m"), EXIT_ERROR;
+        /* Before any thread exists: the signal mask the MQTT connect worker inherits. */
         r = manager_block_signals();
         if (r < 0)
                 return log_error_errno(r, "Cannot block signals: %m"), EXIT_ERROR;

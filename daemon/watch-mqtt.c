@@ -56,6 +56,7 @@ int watch_topics_add(void *map, const char *topic, uint32_t num, enum sensor_kin
 
 int watch_topics_finish(void *map, char ***ret_subs, size_t *ret_n)
 {
+        topic_map_shrink(map);
         return topic_map_subscriptions(map, GROUP_MIN, ret_subs, ret_n);
 }
 

@@ -13,12 +13,20 @@
  * call, on either thread, holds paho_lock: Paho's cycle reads whichever of
  * its sockets is ready, and two threads cycling at once could take each
  * other's packets.
+ *
+ * Paho is loaded with dlopen(), in the build the broker address needs: the
+ * plain libpaho-mqtt3c for tcp://, libpaho-mqtt3cs for ssl:// (both come in
+ * Debian's libpaho-mqtt1.3). The TLS build initialises OpenSSL when its first
+ * client is made, which alone touches ~2 MiB of libcrypto's and libssl's
+ * pages; a gateway that talks to its own Mosquitto in plain TCP on loopback
+ * never pays that (docs/performance.md, figure 4).
  */
 
 #include "sensors/mqtt.h"
 
 #include <MQTTClient.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +49,73 @@
 #define CONNECT_TIMEOUT_S 10
 
 static pthread_mutex_t paho_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The Paho functions we call, from one of its two builds. */
+struct paho {
+        const char *soname;
+        void *dl;
+        __typeof__(MQTTClient_createWithOptions) *createWithOptions;
+        __typeof__(MQTTClient_connect) *connect;
+        __typeof__(MQTTClient_disconnect) *disconnect;
+        __typeof__(MQTTClient_destroy) *destroy;
+        __typeof__(MQTTClient_isConnected) *isConnected;
+        __typeof__(MQTTClient_subscribeMany) *subscribeMany;
+        __typeof__(MQTTClient_publishMessage) *publishMessage;
+        __typeof__(MQTTClient_waitForCompletion) *waitForCompletion;
+        __typeof__(MQTTClient_getPendingDeliveryTokens) *getPendingDeliveryTokens;
+        __typeof__(MQTTClient_receive) *receive;
+        __typeof__(MQTTClient_freeMessage) *freeMessage;
+        __typeof__(MQTTClient_free) *free;
+        __typeof__(MQTTClient_strerror) *strerror;
+};
+
+static struct paho paho_builds[2] = {
+        { .soname = "libpaho-mqtt3c.so.1" },
+        { .soname = "libpaho-mqtt3cs.so.1" },
+};
+
+/* Load the build for plain TCP or for TLS, once (the libraries stay loaded for the life of the process: Paho
+ * keeps global state). Called with paho_lock held. Returns NULL after logging why. */
+static const struct paho *paho_load(bool tls)
+{
+        struct paho *p = &paho_builds[tls];
+        void *dl;
+
+        if (p->dl)
+                return p;
+        /* RTLD_LOCAL: both builds export the same names, and each must call its own. */
+        dl = dlopen(p->soname, RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+                log_error("MQTT: cannot load %s (%s) — install Debian's libpaho-mqtt1.3", p->soname, dlerror());
+                return NULL;
+        }
+#define SYM(name)                                                                                            \
+        do {                                                                                                 \
+                *(void **)&p->name = dlsym(dl, "MQTTClient_" #name);                                         \
+                if (!p->name) {                                                                              \
+                        log_error("MQTT: %s has no MQTTClient_" #name " — Paho 1.3 or newer is needed",      \
+                                  p->soname);                                                                \
+                        dlclose(dl);                                                                         \
+                        return NULL;                                                                         \
+                }                                                                                            \
+        } while (0)
+        SYM(createWithOptions);
+        SYM(connect);
+        SYM(disconnect);
+        SYM(destroy);
+        SYM(isConnected);
+        SYM(subscribeMany);
+        SYM(publishMessage);
+        SYM(waitForCompletion);
+        SYM(getPendingDeliveryTokens);
+        SYM(receive);
+        SYM(freeMessage);
+        SYM(free);
+        SYM(strerror);
+#undef SYM
+        p->dl = dl;
+        return p;
+}
 
 struct pending_publish {
         int token; /* 0: QoS 0, done once written */
@@ -76,6 +151,7 @@ struct MqttClient {
         sd_event_source *reconnect_timer;
         sd_event_source *job_source;      /* job_efd: the worker finished */
         int job_efd;
+        const struct paho *paho;
         MQTTClient handle;
 
         /* settings, owned copies */
@@ -198,10 +274,10 @@ static void job_subscribe(MqttClient *c, struct job *j)
 
                 for (size_t k = 0; k < n; k++)
                         qos[k] = 1;
-                rc = MQTTClient_subscribeMany(c->handle, (int)n, j->subs + i, qos);
+                rc = c->paho->subscribeMany(c->handle, (int)n, j->subs + i, qos);
                 if (rc != MQTTCLIENT_SUCCESS) {
                         j->failed_chunks++;
-                        if (!MQTTClient_isConnected(c->handle)) {
+                        if (!c->paho->isConnected(c->handle)) {
                                 j->lost = true;
                                 return;
                         }
@@ -253,7 +329,7 @@ static void *worker_main(void *userdata)
                         co.ssl = &ssl;
                 }
                 nb = broker_sockets(c->port, before, 16);
-                j->rc = MQTTClient_connect(c->handle, &co);
+                j->rc = c->paho->connect(c->handle, &co);
                 j->fd = -1;
                 if (j->rc == MQTTCLIENT_SUCCESS) {
                         na = broker_sockets(c->port, after, 16);
@@ -274,7 +350,7 @@ static void *worker_main(void *userdata)
                         if (j->fd < 0) {
                                 snprintf(j->reason, sizeof(j->reason),
                                          "connected, but cannot find the connection's socket (port %d)", c->port);
-                                (void)MQTTClient_disconnect(c->handle, 0);
+                                (void)c->paho->disconnect(c->handle, 0);
                         } else
                                 job_subscribe(c, j);
                 } else {
@@ -287,7 +363,7 @@ static void *worker_main(void *userdata)
                                          "within %d s) — is Mosquitto running and listening there?",
                                          CONNECT_TIMEOUT_S);
                         else
-                                snprintf(j->reason, sizeof(j->reason), "%s (code %d)", MQTTClient_strerror(j->rc),
+                                snprintf(j->reason, sizeof(j->reason), "%s (code %d)", c->paho->strerror(j->rc),
                                          j->rc);
                 }
         } else
@@ -430,7 +506,7 @@ static void complete_publishes(MqttClient *c)
         if (!c->pending || !c->connected)
                 return;
         pthread_mutex_lock(&paho_lock);
-        (void)MQTTClient_getPendingDeliveryTokens(c->handle, &tokens);
+        (void)c->paho->getPendingDeliveryTokens(c->handle, &tokens);
         pthread_mutex_unlock(&paho_lock);
         for (pp = &c->pending; *pp;) {
                 struct pending_publish *p = *pp;
@@ -447,7 +523,7 @@ static void complete_publishes(MqttClient *c)
                 done = p;
         }
         if (tokens)
-                MQTTClient_free(tokens);
+                c->paho->free(tokens);
         while (done) {
                 struct pending_publish *next = done->next;
                 c->stats.published++;
@@ -537,20 +613,20 @@ static void drain(MqttClient *c)
                         break;
                 }
                 pthread_mutex_lock(&paho_lock);
-                rc = MQTTClient_receive(c->handle, &topic, &topic_len, &m, 0);
-                up = MQTTClient_isConnected(c->handle);
+                rc = c->paho->receive(c->handle, &topic, &topic_len, &m, 0);
+                up = c->paho->isConnected(c->handle);
                 pthread_mutex_unlock(&paho_lock);
                 if (m) {
                         (void)deliver(c, topic, topic_len, m);
-                        MQTTClient_freeMessage(&m);
-                        MQTTClient_free(topic);
+                        c->paho->freeMessage(&m);
+                        c->paho->free(topic);
                         n++;
                         idle = 0;
                         continue;
                 }
                 if (!up || (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED)) {
                         if (c->connected && !c->freeing)
-                                connection_lost(c, up ? MQTTClient_strerror(rc) : "the broker closed the connection");
+                                connection_lost(c, up ? c->paho->strerror(rc) : "the broker closed the connection");
                         return;
                 }
                 if (++idle >= max_idle)
@@ -622,7 +698,7 @@ static void on_connected(MqttClient *c, int fd)
         if (r < 0) {
                 log_error_errno(r, "MQTT: cannot watch the broker connection: %m");
                 pthread_mutex_lock(&paho_lock);
-                (void)MQTTClient_disconnect(c->handle, 0);
+                (void)c->paho->disconnect(c->handle, 0);
                 pthread_mutex_unlock(&paho_lock);
                 connection_lost(c, "cannot watch the socket");
                 return;
@@ -652,7 +728,7 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
         c->job.subs = NULL;
 
         pthread_mutex_lock(&paho_lock);
-        up = MQTTClient_isConnected(c->handle);
+        up = c->paho->isConnected(c->handle);
         pthread_mutex_unlock(&paho_lock);
 
         if (j.type == JOB_CONNECT) {
@@ -793,7 +869,12 @@ int mqtt_client_new(sd_event *e, const struct mqtt_settings *st, MqttClient **re
 
         opts.MQTTVersion = MQTTVERSION_3_1_1;
         pthread_mutex_lock(&paho_lock);
-        rc = MQTTClient_createWithOptions(&c->handle, c->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+        c->paho = paho_load(c->tls);
+        if (!c->paho) {
+                pthread_mutex_unlock(&paho_lock);
+                return -ELIBACC;
+        }
+        rc = c->paho->createWithOptions(&c->handle, c->uri, c->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
                                           &opts);
         pthread_mutex_unlock(&paho_lock);
         if (rc != MQTTCLIENT_SUCCESS) {
@@ -871,8 +952,8 @@ int mqtt_client_publish(MqttClient *c, const char *topic, const void *payload, s
         /* While a worker subscribes this waits for it: the broker answers in
          * milliseconds, and the alert goes out right after. */
         pthread_mutex_lock(&paho_lock);
-        rc = MQTTClient_publishMessage(c->handle, topic, &m, &token);
-        up = MQTTClient_isConnected(c->handle);
+        rc = c->paho->publishMessage(c->handle, topic, &m, &token);
+        up = c->paho->isConnected(c->handle);
         pthread_mutex_unlock(&paho_lock);
         if (!up) {
                 /* Paho closed the socket while writing: its fd number is free again,
@@ -928,7 +1009,7 @@ MqttClient *mqtt_client_free(MqttClient *c)
         join_worker(c);
         if (c->handle) {
                 pthread_mutex_lock(&paho_lock);
-                if (MQTTClient_isConnected(c->handle)) {
+                if (c->paho->isConnected(c->handle)) {
                         if (c->status_topic) {
                                 /* A clean stop says "offline" itself; the will is only for crashes. */
                                 MQTTClient_message m = MQTTClient_message_initializer;
@@ -937,14 +1018,14 @@ MqttClient *mqtt_client_free(MqttClient *c)
                                 m.payloadlen = 7;
                                 m.qos = 1;
                                 m.retained = 1;
-                                if (MQTTClient_publishMessage(c->handle, c->status_topic, &m, &token) ==
+                                if (c->paho->publishMessage(c->handle, c->status_topic, &m, &token) ==
                                     MQTTCLIENT_SUCCESS)
-                                        (void)MQTTClient_waitForCompletion(c->handle, token, 1000);
+                                        (void)c->paho->waitForCompletion(c->handle, token, 1000);
                         }
                         /* Waits up to 1 s for messages in flight, then DISCONNECT. */
-                        (void)MQTTClient_disconnect(c->handle, 1000);
+                        (void)c->paho->disconnect(c->handle, 1000);
                 }
-                MQTTClient_destroy(&c->handle);
+                c->paho->destroy(&c->handle);
                 pthread_mutex_unlock(&paho_lock);
         }
         for (struct pending_publish *p = c->pending; p;) {

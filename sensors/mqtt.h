@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The MQTT connection (Eclipse Paho C MQTTAsync) as the sd-event loop sees
- * it. Paho calls back on its own threads; those callbacks only copy what
- * they were given into a locked queue and write an eventfd. The loop thread
- * drains the queue and calls our callbacks, so all state stays on the loop.
+ * The MQTT connection (Eclipse Paho C's synchronous MQTTClient, loaded with
+ * dlopen: the plain build for tcp://, the TLS build for ssl://) as the
+ * sd-event loop sees it. Paho's socket is read on the loop itself and every
+ * callback runs there; only connecting and subscribing use a short-lived
+ * worker thread (see mqtt.c).
  *
  * Connection policy:
  *   - clean session off with a fixed client id: the broker keeps QoS 1

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The topic map (see topic-map.h): an open-addressing hash table over the
- * distinct topics, which are kept in insertion order for subscribing. Topic
- * strings live in a few large chunks rather than one malloc each, so a roster
- * of 50,000 sensors (~150,000 topics with the derived ones) builds with a few
- * hundred allocations.
+ * topics named in the roster (and Tasmota's derived LWT topics), kept in
+ * insertion order for subscribing. Zigbee2MQTT's T/availability topics are
+ * not stored: a lookup of X/availability also looks up X, which halves the
+ * map of a Zigbee gateway. Topic strings live in one pool addressed by 32-bit
+ * offsets, so an entry is 16 bytes and a roster of 50,000 sensors builds with
+ * a few dozen allocations (docs/performance.md, figure 4).
  *
  * The hash is FNV-1a without a secret seed. That is fine here: only the roster
  * inserts keys, so a sender of hostile topics can make lookups miss but cannot
@@ -13,33 +15,30 @@
 
 #include "sensors/topic-map.h"
 
-#define ARENA_CHUNK (64 * 1024)
+#define AVAILABILITY "/availability"
+#define AVAILABILITY_LEN (sizeof(AVAILABILITY) - 1)
 
-struct arena_chunk {
-        struct arena_chunk *next;
-        size_t used, size;
-        char data[];
-};
-
-/* 40 bytes: a street's gateway has 100,000 of these (docs/performance.md figure 4). */
+/* 16 bytes. */
 struct topic_entry {
-        const char *topic; /* in the arena */
-        uint32_t len;      /* at most TOPIC_MAP_TOPIC_MAX */
-        uint32_t hash;
-        uint32_t n, n_alloc;
+        uint32_t topic; /* offset in the pool */
+        uint16_t len;   /* at most TOPIC_MAP_TOPIC_MAX */
+        uint16_t n;     /* sensors on it */
         union {
                 struct topic_sensor one;   /* when n == 1: most topics have a single sensor */
-                struct topic_sensor *many; /* when n > 1 */
+                struct topic_sensor *many; /* when n > 1; room for the next power of two >= n */
         };
 };
 
 struct TopicMap {
         struct topic_entry *entries; /* in the order first added */
         size_t n_entries, n_alloc;
-        uint32_t *index; /* entry number + 1; 0 is an empty slot */
+        uint32_t *index;   /* entry number + 1; 0 is an empty slot */
         size_t index_size; /* a power of two, at least twice n_entries */
         size_t n_sensors;
-        struct arena_chunk *arena;
+        char *pool; /* the topics, each followed by a NUL */
+        size_t pool_used, pool_size;
+        struct topic_sensor *scratch; /* a lookup's answer when it joins two entries */
+        size_t scratch_size;
 };
 
 static uint32_t hash_topic(const char *s, size_t n)
@@ -53,26 +52,38 @@ static uint32_t hash_topic(const char *s, size_t n)
         return (uint32_t)(h ^ (h >> 32));
 }
 
-static const char *arena_strndup(TopicMap *m, const char *s, size_t n)
+static const char *entry_topic(const TopicMap *m, const struct topic_entry *e)
 {
-        struct arena_chunk *c = m->arena;
-        char *p;
+        return m->pool + e->topic;
+}
 
-        if (!c || c->size - c->used < n + 1) {
-                size_t size = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
-                c = malloc(sizeof(*c) + size);
-                if (!c)
-                        return NULL;
-                c->next = m->arena;
-                c->used = 0;
-                c->size = size;
-                m->arena = c;
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+        size_t n = strlen(suffix);
+
+        return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+static int pool_add(TopicMap *m, const char *s, size_t n, uint32_t *ret)
+{
+        if (m->pool_size - m->pool_used < n + 1) {
+                size_t ns = m->pool_size ? m->pool_size : 4096;
+                char *np;
+                while (ns - m->pool_used < n + 1)
+                        ns *= 2;
+                if (ns > UINT32_MAX)
+                        return -ENOMEM;
+                np = realloc(m->pool, ns);
+                if (!np)
+                        return -ENOMEM;
+                m->pool = np;
+                m->pool_size = ns;
         }
-        p = c->data + c->used;
-        memcpy(p, s, n);
-        p[n] = '\0';
-        c->used += n + 1;
-        return p;
+        memcpy(m->pool + m->pool_used, s, n);
+        m->pool[m->pool_used + n] = '\0';
+        *ret = (uint32_t)m->pool_used;
+        m->pool_used += n + 1;
+        return 0;
 }
 
 int topic_map_new(TopicMap **ret)
@@ -94,30 +105,27 @@ TopicMap *topic_map_free(TopicMap *m)
                         free(m->entries[i].many);
         free(m->entries);
         free(m->index);
-        while (m->arena) {
-                struct arena_chunk *next = m->arena->next;
-                free(m->arena);
-                m->arena = next;
-        }
+        free(m->pool);
+        free(m->scratch);
         free(m);
         return NULL;
 }
 
-static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len, uint32_t hash)
+static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len)
 {
         size_t mask, i;
 
-        if (m->index_size == 0)
+        if (m->index_size == 0 || len > TOPIC_MAP_TOPIC_MAX)
                 return NULL;
         mask = m->index_size - 1;
-        for (i = (size_t)hash & mask;; i = (i + 1) & mask) {
+        for (i = (size_t)hash_topic(topic, len) & mask;; i = (i + 1) & mask) {
                 uint32_t slot = m->index[i];
                 struct topic_entry *e;
 
                 if (slot == 0)
                         return NULL;
                 e = &m->entries[slot - 1];
-                if (e->hash == hash && e->len == len && memcmp(e->topic, topic, len) == 0)
+                if (e->len == len && memcmp(entry_topic(m, e), topic, len) == 0)
                         return e;
         }
 }
@@ -154,8 +162,10 @@ static int reserve(TopicMap *m, size_t want)
                 uint32_t *ni = calloc(ns, sizeof(*ni));
                 if (!ni)
                         return -ENOMEM;
-                for (size_t i = 0; i < m->n_entries; i++)
-                        index_put(ni, ns, m->entries[i].hash, (uint32_t)i + 1);
+                for (size_t i = 0; i < m->n_entries; i++) {
+                        const struct topic_entry *e = &m->entries[i];
+                        index_put(ni, ns, hash_topic(entry_topic(m, e), e->len), (uint32_t)i + 1);
+                }
                 free(m->index);
                 m->index = ni;
                 m->index_size = ns;
@@ -163,15 +173,31 @@ static int reserve(TopicMap *m, size_t want)
         return 0;
 }
 
-static int reserve_entry(TopicMap *m)
-{
-        return reserve(m, m->n_entries + 1);
-}
-
 int topic_map_reserve(TopicMap *m, size_t n_sensors)
 {
-        /* Each sensor's topic and, for Zigbee2MQTT, its derived …/availability. */
-        return m ? reserve(m, n_sensors * 2) : -EINVAL;
+        /* One entry per sensor's topic (its Zigbee2MQTT availability topic takes none). */
+        return m ? reserve(m, n_sensors) : -EINVAL;
+}
+
+void topic_map_shrink(TopicMap *m)
+{
+        if (!m)
+                return;
+        /* Failing to shrink leaves the map as it was, which is fine. */
+        if (m->pool_used > 0 && m->pool_used < m->pool_size) {
+                char *np = realloc(m->pool, m->pool_used);
+                if (np) {
+                        m->pool = np;
+                        m->pool_size = m->pool_used;
+                }
+        }
+        if (m->n_entries > 0 && m->n_entries < m->n_alloc) {
+                struct topic_entry *ne = realloc(m->entries, m->n_entries * sizeof(*ne));
+                if (ne) {
+                        m->entries = ne;
+                        m->n_alloc = m->n_entries;
+                }
+        }
 }
 
 static struct topic_sensor *entry_sensors(struct topic_entry *e)
@@ -179,8 +205,15 @@ static struct topic_sensor *entry_sensors(struct topic_entry *e)
         return e->n <= 1 ? &e->one : e->many;
 }
 
+static bool is_power_of_two(size_t n)
+{
+        return n > 0 && (n & (n - 1)) == 0;
+}
+
 static int entry_append(struct topic_entry *e, const struct topic_sensor *s)
 {
+        if (e->n == UINT16_MAX)
+                return -E2BIG;
         if (e->n == 0) {
                 e->one = *s;
                 e->n = 1;
@@ -188,30 +221,43 @@ static int entry_append(struct topic_entry *e, const struct topic_sensor *s)
         }
         if (e->n == 1) {
                 /* one and many share their bytes: move the first sensor out before the array goes in */
-                struct topic_sensor *nm = malloc(4 * sizeof(*nm));
+                struct topic_sensor *nm = malloc(2 * sizeof(*nm));
                 if (!nm)
                         return -ENOMEM;
                 nm[0] = e->one;
                 e->many = nm;
-                e->n_alloc = 4;
-        } else if (e->n == e->n_alloc) {
-                uint32_t na = e->n_alloc * 2;
-                struct topic_sensor *nm = realloc(e->many, na * sizeof(*nm));
+        } else if (is_power_of_two(e->n)) {
+                struct topic_sensor *nm = realloc(e->many, 2 * (size_t)e->n * sizeof(*nm));
                 if (!nm)
                         return -ENOMEM;
                 e->many = nm;
-                e->n_alloc = na;
         }
         e->many[e->n++] = *s;
         return 0;
 }
 
+static bool entry_has_data(struct topic_entry *e)
+{
+        const struct topic_sensor *v = entry_sensors(e);
+
+        for (size_t i = 0; i < e->n; i++)
+                if (v[i].role == PAYLOAD_DATA)
+                        return true;
+        return false;
+}
+
+/* Does entry e's topic stand for a Zigbee2MQTT availability topic of its own (T/availability, not stored)?
+ * Every topic a sensor is named on does, unless it already is an availability topic. */
+static bool entry_derives_availability(const TopicMap *m, struct topic_entry *e)
+{
+        return !ends_with(entry_topic(m, e), e->len, AVAILABILITY) && entry_has_data(e);
+}
+
 static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, enum sensor_kind kind,
                    enum payload_role role)
 {
-        uint32_t hash = hash_topic(topic, len);
-        struct topic_entry *e = find(m, topic, len, hash);
-        struct topic_sensor s = { .sensor = sensor, .kind = kind, .role = role };
+        struct topic_entry *e = find(m, topic, len);
+        struct topic_sensor s = { .sensor = sensor, .kind = (uint8_t)kind, .role = (uint8_t)role };
         int r;
 
         if (e) {
@@ -223,30 +269,39 @@ static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, 
                                 return -EEXIST;
                         if (role == PAYLOAD_DATA && v[i].role != PAYLOAD_DATA) {
                                 v[i].role = PAYLOAD_DATA;
-                                v[i].kind = kind;
+                                v[i].kind = (uint8_t)kind;
                                 m->n_sensors++;
                         }
                         return 0;
                 }
         } else {
-                const char *copy;
+                uint32_t off;
 
-                r = reserve_entry(m);
+                r = reserve(m, m->n_entries + 1);
                 if (r < 0)
                         return r;
-                copy = arena_strndup(m, topic, len);
-                if (!copy)
-                        return -ENOMEM;
+                r = pool_add(m, topic, len, &off);
+                if (r < 0)
+                        return r;
                 e = &m->entries[m->n_entries];
-                *e = (struct topic_entry){ .topic = copy, .len = (uint32_t)len, .hash = hash };
+                *e = (struct topic_entry){ .topic = off, .len = (uint16_t)len };
                 m->n_entries++;
-                index_put(m->index, m->index_size, hash, (uint32_t)m->n_entries);
+                index_put(m->index, m->index_size, hash_topic(topic, len), (uint32_t)m->n_entries);
         }
         r = entry_append(e, &s);
         if (r < 0)
                 return r;
         if (role == PAYLOAD_DATA)
                 m->n_sensors++;
+        /* A lookup may join this entry's sensors with those of the topic it is the availability topic of. */
+        if (m->scratch_size < 2 * (size_t)e->n) {
+                size_t ns = 2 * (size_t)e->n;
+                struct topic_sensor *sc = realloc(m->scratch, ns * sizeof(*sc));
+                if (!sc)
+                        return -ENOMEM;
+                m->scratch = sc;
+                m->scratch_size = ns;
+        }
         return 0;
 }
 
@@ -262,13 +317,6 @@ static bool topic_valid(const char *topic, size_t len)
         return true;
 }
 
-static bool ends_with(const char *s, size_t len, const char *suffix)
-{
-        size_t n = strlen(suffix);
-
-        return len >= n && memcmp(s + len - n, suffix, n) == 0;
-}
-
 int topic_map_add(TopicMap *m, const char *topic, uint32_t sensor, enum sensor_kind kind)
 {
         char derived[TOPIC_MAP_TOPIC_MAX + 32];
@@ -282,18 +330,10 @@ int topic_map_add(TopicMap *m, const char *topic, uint32_t sensor, enum sensor_k
         if (!topic_valid(topic, len))
                 return -EINVAL;
 
+        /* Zigbee2MQTT's <base>/<friendly name>/availability comes with it, looked up through it. */
         r = add_one(m, topic, len, sensor, kind, PAYLOAD_DATA);
         if (r < 0)
                 return r;
-
-        /* Zigbee2MQTT: <base>/<friendly name>/availability. Not derived from a topic that
-         * already is an availability topic. */
-        if (!ends_with(topic, len, "/availability")) {
-                int n = snprintf(derived, sizeof(derived), "%s/availability", topic);
-                r = add_one(m, derived, (size_t)n, sensor, kind, PAYLOAD_AVAILABILITY);
-                if (r < 0)
-                        return r;
-        }
 
         /* Tasmota's default full topic %prefix%/%topic%/: tele/DEV/SENSOR, stat/DEV/POWER…
          * and its last will on tele/DEV/LWT. */
@@ -309,38 +349,89 @@ int topic_map_add(TopicMap *m, const char *topic, uint32_t sensor, enum sensor_k
         return 0;
 }
 
-int topic_map_lookup(const TopicMap *m, const char *topic, const struct topic_sensor **ret_sensors,
-                     size_t *ret_n)
+int topic_map_lookup(TopicMap *m, const char *topic, const struct topic_sensor **ret_sensors, size_t *ret_n)
 {
-        struct topic_entry *e;
-        size_t len;
+        struct topic_entry *e, *base = NULL;
+        const struct topic_sensor *v;
+        size_t len, n;
 
         if (!m || !topic)
                 return -ENOENT;
         len = strlen(topic);
-        e = find(m, topic, len, hash_topic(topic, len));
-        if (!e)
+        e = find(m, topic, len);
+        /* X/availability: Zigbee2MQTT's availability of the sensors on X. */
+        if (len > AVAILABILITY_LEN && ends_with(topic, len, AVAILABILITY)) {
+                base = find(m, topic, len - AVAILABILITY_LEN);
+                if (base && !entry_derives_availability(m, base))
+                        base = NULL;
+        }
+        if (!base) {
+                if (!e)
+                        return -ENOENT;
+                *ret_sensors = entry_sensors(e);
+                *ret_n = e->n;
+                return 0;
+        }
+
+        /* Those named on this topic themselves first (a sensor's data topic wins over a derived one), then
+         * the base topic's, as availability. The scratch has room for both: add_one() saw to it. */
+        n = 0;
+        if (e) {
+                memcpy(m->scratch, entry_sensors(e), e->n * sizeof(*m->scratch));
+                n = e->n;
+        }
+        v = entry_sensors(base);
+        for (size_t i = 0; i < base->n; i++) {
+                bool dup = false;
+                if (v[i].role != PAYLOAD_DATA)
+                        continue;
+                for (size_t k = 0; k < n && !dup; k++)
+                        dup = m->scratch[k].sensor == v[i].sensor;
+                if (dup)
+                        continue;
+                m->scratch[n] = v[i];
+                m->scratch[n].role = PAYLOAD_AVAILABILITY;
+                n++;
+        }
+        if (n == 0)
                 return -ENOENT;
-        *ret_sensors = entry_sensors(e);
-        *ret_n = e->n;
+        *ret_sensors = m->scratch;
+        *ret_n = n;
         return 0;
+}
+
+/* The availability topic entry i stands for and does not store (written to buf), or NULL when it has none or
+ * the roster names that topic itself. */
+static const char *virtual_availability(const TopicMap *m, size_t i, char *buf, size_t size)
+{
+        struct topic_entry *e = &m->entries[i];
+        int n;
+
+        if (!entry_derives_availability(m, e))
+                return NULL;
+        n = snprintf(buf, size, "%s" AVAILABILITY, entry_topic(m, e));
+        if (n < 0 || (size_t)n >= size || find(m, buf, (size_t)n))
+                return NULL;
+        return buf;
 }
 
 size_t topic_map_n_topics(const TopicMap *m)
 {
-        return m ? m->n_entries : 0;
+        char buf[TOPIC_MAP_TOPIC_MAX + sizeof(AVAILABILITY)];
+        size_t n;
+
+        if (!m)
+                return 0;
+        n = m->n_entries;
+        for (size_t i = 0; i < m->n_entries; i++)
+                if (virtual_availability(m, i, buf, sizeof(buf)))
+                        n++;
+        return n;
 }
 
 size_t topic_map_n_sensors(const TopicMap *m)
 {
         return m ? m->n_sensors : 0;
-}
-
-const char *topic_map_topic(const TopicMap *m, size_t i)
-{
-        if (!m || i >= m->n_entries)
-                return NULL;
-        return m->entries[i].topic;
 }
 
 /* ---- subscriptions ------------------------------------------------------------------------------------------ */
@@ -377,11 +468,18 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
 {
         _cleanup_free_ struct prefix_ref *refs = NULL;
         _cleanup_free_ ssize_t *group = NULL; /* per entry: ref index of its group's first member, or -1 */
-        _cleanup_free_ bool *done = NULL;
+        _cleanup_free_ bool *done = NULL, *virt = NULL;
+        char buf[TOPIC_MAP_TOPIC_MAX + sizeof(AVAILABILITY)];
         size_t n = m ? m->n_entries : 0, n_out = 0;
         char **out;
 
-        out = calloc(n + 1, sizeof(char *));
+        /* Which entries stand for an availability topic too: each such is two topics to subscribe. */
+        virt = calloc(n ? n : 1, sizeof(*virt));
+        if (!virt)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                virt[i] = virtual_availability(m, i, buf, sizeof(buf)) != NULL;
+        out = calloc(2 * n + 1, sizeof(char *));
         if (!out)
                 return -ENOMEM;
 
@@ -394,7 +492,7 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                         return -ENOMEM;
                 }
                 for (size_t i = 0; i < n; i++) {
-                        const char *t = m->entries[i].topic, *slash = strchr(t, '/');
+                        const char *t = entry_topic(m, &m->entries[i]), *slash = strchr(t, '/');
                         refs[i] = (struct prefix_ref){
                                 .topic = t,
                                 .len = slash ? (size_t)(slash - t) : m->entries[i].len,
@@ -404,21 +502,22 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                 }
                 qsort(refs, n, sizeof(*refs), prefix_cmp);
                 for (size_t i = 0, j; i < n; i = j) {
-                        for (j = i + 1; j < n && refs[j].len == refs[i].len &&
-                                        memcmp(refs[j].topic, refs[i].topic, refs[i].len) == 0;
+                        size_t topics = 0;
+                        for (j = i; j < n && refs[j].len == refs[i].len &&
+                                    memcmp(refs[j].topic, refs[i].topic, refs[i].len) == 0;
                              j++)
-                                ;
+                                topics += 1 + virt[refs[j].entry];
                         /* "$SYS/…" must be named exactly; an empty first level ("/x") is odd enough
                          * to leave alone. */
-                        if (j - i >= group_min && refs[i].len > 0 && refs[i].topic[0] != '$')
+                        if (topics >= group_min && refs[i].len > 0 && refs[i].topic[0] != '$')
                                 for (size_t k = i; k < j; k++)
                                         group[refs[k].entry] = (ssize_t)i;
                 }
         }
 
         for (size_t i = 0; i < n; i++) {
-                const struct topic_entry *e = &m->entries[i];
-                char *f;
+                const char *t = entry_topic(m, &m->entries[i]);
+                char *f = NULL, *a = NULL;
 
                 if (group && group[i] >= 0) {
                         const struct prefix_ref *g = &refs[group[i]];
@@ -427,13 +526,20 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                         done[group[i]] = true;
                         if (asprintf(&f, "%.*s/#", (int)g->len, g->topic) < 0)
                                 f = NULL;
-                } else
-                        f = strdup(e->topic);
+                } else {
+                        f = strdup(t);
+                        if (f && virt[i] && asprintf(&a, "%s" AVAILABILITY, t) < 0) {
+                                free(f);
+                                f = NULL;
+                        }
+                }
                 if (!f) {
                         strv_free_n(out, n_out);
                         return -ENOMEM;
                 }
                 out[n_out++] = f;
+                if (a)
+                        out[n_out++] = a;
         }
         *ret_filters = out;
         *ret_n = n_out;

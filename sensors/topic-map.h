@@ -9,7 +9,8 @@
  *
  * Several sensors may share a topic (a combined smoke and CO detector is two
  * sensors of different kinds on one topic): a lookup returns all of them.
- * Lookup is one hash and, almost always, one string compare.
+ * Lookup is one hash and, almost always, one string compare (an
+ * availability topic: two).
  *
  * Pure code: no I/O, no logging. Not thread-safe; the loop thread owns it.
  */
@@ -23,20 +24,23 @@
 
 typedef struct TopicMap TopicMap;
 
-/* One sensor a topic belongs to. */
+/* One sensor a topic belongs to. 8 bytes. */
 struct topic_sensor {
-        uint32_t sensor;        /* the daemon's sensor number */
-        enum sensor_kind kind;
-        enum payload_role role; /* what the topic means for this sensor */
+        uint32_t sensor; /* the daemon's sensor number */
+        uint8_t kind;    /* enum sensor_kind */
+        uint8_t role;    /* enum payload_role: what the topic means for this sensor */
 };
 
 /* An empty map. Returns 0 or -ENOMEM. Free with topic_map_free(). */
 int topic_map_new(TopicMap **ret);
 
-/* Make room for a roster of n_sensors at once (its topics and their derived
- * availability topics), so a big roster loads without rehashing. Optional.
- * Returns 0, -ENOMEM or -EINVAL. */
+/* Make room for a roster of n_sensors at once, so a big roster loads
+ * without rehashing. Optional. Returns 0, -ENOMEM or -EINVAL. */
 int topic_map_reserve(TopicMap *m, size_t n_sensors);
+
+/* Give back the room reserved and not used, once the roster is in. Adding
+ * more later still works. */
+void topic_map_shrink(TopicMap *m);
 
 /* Free the map and everything in it. Accepts NULL; returns NULL. */
 TopicMap *topic_map_free(TopicMap *m);
@@ -59,22 +63,16 @@ int topic_map_add(TopicMap *m, const char *topic, uint32_t sensor, enum sensor_k
 /*
  * The sensors of a topic (exact match, case-sensitive, as MQTT compares).
  * On success *ret_sensors points into the map (valid until the next
- * topic_map_add() or topic_map_free()) and *ret_n > 0; returns 0, or -ENOENT
- * for a topic we do not know.
+ * topic_map_add(), topic_map_lookup() or topic_map_free()) and *ret_n > 0;
+ * returns 0, or -ENOENT for a topic we do not know.
  */
-int topic_map_lookup(const TopicMap *m, const char *topic, const struct topic_sensor **ret_sensors,
-                     size_t *ret_n);
+int topic_map_lookup(TopicMap *m, const char *topic, const struct topic_sensor **ret_sensors, size_t *ret_n);
 
-/* Number of distinct topics (data and availability) and of sensors added. */
+/* Number of distinct topics (data and availability, derived ones included:
+ * what an exact subscription names) and of sensors added. n_topics walks the
+ * map: for tests and reports, not per message. */
 size_t topic_map_n_topics(const TopicMap *m);
 size_t topic_map_n_sensors(const TopicMap *m);
-
-/*
- * Walk the distinct topics in the order they were first added: for (i = 0;
- * i < topic_map_n_topics(m); i++) topic_map_topic(m, i). The string belongs to
- * the map. NULL when i is out of range.
- */
-const char *topic_map_topic(const TopicMap *m, size_t i);
 
 /*
  * The topic filters to subscribe to, as a malloc'd array of malloc'd strings

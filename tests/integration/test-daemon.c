@@ -194,6 +194,19 @@ static bool log_contains(struct fixture *f, const char *what, int timeout_ms)
         return false;
 }
 
+/* Is a library whose file name contains `name` mapped into process pid? */
+static bool maps_contain(pid_t pid, const char *name)
+{
+        char path[64], *data = NULL;
+        bool found;
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+        assert_int_equal(read_full_file(path, &data, NULL), 0);
+        found = strstr(data, name) != NULL;
+        free(data);
+        return found;
+}
+
 static void test_ready_watchdog_status_without_broker_or_gpio_chip(void **state)
 {
         struct fixture *f = *state;
@@ -212,6 +225,15 @@ static void test_ready_watchdog_status_without_broker_or_gpio_chip(void **state)
         assert_true(wait_notify(f, "WATCHDOG=1", 1000, NULL, 0));
         assert_true(wait_notify(f, "WATCHDOG=1", 1000, NULL, 0));
 
+        /* Only what this configuration needs is loaded (docs/performance.md, figure 4): Paho's plain
+         * build for tcp://, and neither libcurl (no webhook) nor OpenSSL (no TLS). */
+        assert_true(maps_contain(f->pid, "libpaho-mqtt3c.so"));
+        assert_false(maps_contain(f->pid, "libpaho-mqtt3cs.so"));
+        assert_false(maps_contain(f->pid, "libcurl.so"));
+        assert_false(maps_contain(f->pid, "libcrypto.so"));
+        assert_false(maps_contain(f->pid, "libssl.so"));
+        assert_false(maps_contain(f->pid, "libmicrohttpd.so"));
+
         /* It says what is missing, and keeps trying. */
         assert_true(log_contains(f, "MQTT: cannot connect to tcp://127.0.0.1", 3000));
         assert_true(log_contains(f, "GPIO: cannot open chip gpiochip0 for sensor S201-door (line 17)", 3000));
@@ -224,6 +246,40 @@ static void test_ready_watchdog_status_without_broker_or_gpio_chip(void **state)
         f->pid = -1;
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A webhook channel loads libcurl when it is set up; an ssl:// broker, Paho's TLS build. */
+static void test_webhook_and_tls_load_their_libraries(void **state)
+{
+        struct fixture *f = *state;
+        char text[1024], ca[300];
+
+        /* Not a certificate: nobody listens on the port, so it is never read for a handshake. */
+        snprintf(ca, sizeof(ca), "%s/ca.crt", f->dir);
+        write_file(ca, "not a certificate\n");
+        snprintf(text, sizeof(text),
+                 "[general]\n"
+                 "gateway = test\n"
+                 "database = %s\n"
+                 "[mqtt]\n"
+                 "uri = ssl://127.0.0.1:%d\n"
+                 "ca_file = %s\n"
+                 "reconnect_max = 1s\n"
+                 "[gpio]\n"
+                 "enabled = no\n"
+                 "[webhook:ntfy]\n"
+                 "url = http://127.0.0.1:%d/alerts\n",
+                 f->db, f->port, ca, f->port);
+        write_file(f->conf, text);
+        start_daemon(f);
+        assert_true(wait_notify(f, "READY=1", 5000, NULL, 0));
+        assert_true(maps_contain(f->pid, "libcurl.so"));
+        assert_true(maps_contain(f->pid, "libpaho-mqtt3cs.so"));
+        assert_false(maps_contain(f->pid, "libpaho-mqtt3c.so."));
+        kill(f->pid, SIGTERM);
+        assert_true(wait_notify(f, "STOPPING=1", 3000, NULL, 0));
+        assert_int_equal(waitpid(f->pid, NULL, 0), f->pid);
+        f->pid = -1;
 }
 
 static void test_reload_keeps_old_settings_when_new_file_is_broken(void **state)
@@ -329,6 +385,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ready_watchdog_status_without_broker_or_gpio_chip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_webhook_and_tls_load_their_libraries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reload_keeps_old_settings_when_new_file_is_broken, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_config_names_every_problem_with_its_line, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_broken_config_at_start_names_the_problem_and_exits, setup,

@@ -167,6 +167,83 @@ static void test_data_role_wins_over_a_derived_availability_topic(void **state)
         assert_int_equal(topic_map_lookup(m, "zigbee2mqtt/x/availability/availability", &none, &n), -ENOENT);
 }
 
+/* The map stores no …/availability topics of its own: a lookup of X/availability finds X's sensors. A sensor
+ * named on X/availability itself comes first, as data, and the subscription names X/availability once. */
+static void test_availability_topic_named_in_the_roster_and_derived(void **state)
+{
+        _cleanup_(topic_map_freep) TopicMap *m = map_new();
+        const struct topic_sensor *s = NULL;
+        char **subs = NULL;
+        size_t n = 0;
+
+        assert_int_equal(topic_map_add(m, "zigbee2mqtt/hall/availability", 1, SENSOR_DOOR), 0);
+        assert_int_equal(topic_map_add(m, "zigbee2mqtt/hall", 2, SENSOR_MOTION), 0);
+        assert_int_equal(topic_map_add(m, "zigbee2mqtt/hall", 3, SENSOR_LEAK), 0);
+
+        assert_int_equal(topic_map_lookup(m, "zigbee2mqtt/hall/availability", &s, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(s[0].sensor, 1);
+        assert_int_equal(s[0].role, PAYLOAD_DATA);
+        assert_int_equal(s[1].sensor, 2);
+        assert_int_equal(s[1].role, PAYLOAD_AVAILABILITY);
+        assert_int_equal(s[1].kind, SENSOR_MOTION);
+        assert_int_equal(s[2].sensor, 3);
+        assert_int_equal(s[2].role, PAYLOAD_AVAILABILITY);
+        /* The base topic is unchanged by the lookup that borrowed its sensors. */
+        assert_int_equal(topic_map_lookup(m, "zigbee2mqtt/hall", &s, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(s[0].role, PAYLOAD_DATA);
+        assert_int_equal(s[1].role, PAYLOAD_DATA);
+
+        /* The same sensor on both: its data role wins, once. */
+        assert_int_equal(topic_map_add(m, "zigbee2mqtt/hall", 1, SENSOR_DOOR), 0);
+        assert_int_equal(topic_map_lookup(m, "zigbee2mqtt/hall/availability", &s, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(s[0].sensor, 1);
+        assert_int_equal(s[0].role, PAYLOAD_DATA);
+
+        assert_int_equal(topic_map_n_topics(m), 2);
+        assert_int_equal(topic_map_subscriptions(m, 0, &subs, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(subs[0], "zigbee2mqtt/hall/availability");
+        assert_string_equal(subs[1], "zigbee2mqtt/hall");
+        free_strv(subs, n);
+
+        /* Only Tasmota's LWT on a topic: no availability topic is derived from a derived one. */
+        assert_int_equal(topic_map_add(m, "tele/plug/SENSOR", 4, SENSOR_WATER_FLOW), 0);
+        assert_int_equal(topic_map_lookup(m, "tele/plug/LWT/availability", &s, &n), -ENOENT);
+        assert_int_equal(topic_map_lookup(m, "/availability", &s, &n), -ENOENT);
+        assert_int_equal(topic_map_lookup(m, "availability", &s, &n), -ENOENT);
+}
+
+/* Shrunk once the roster is in: everything is still found, and the map still grows. */
+static void test_shrink_after_loading(void **state)
+{
+        _cleanup_(topic_map_freep) TopicMap *m = map_new();
+        const struct topic_sensor *s = NULL;
+        char name[64];
+        size_t n = 0;
+
+        assert_int_equal(topic_map_reserve(m, 5000), 0);
+        for (uint32_t i = 0; i < 1000; i++) {
+                snprintf(name, sizeof(name), "zigbee2mqtt/r%u", i);
+                assert_int_equal(topic_map_add(m, name, i, SENSOR_DOOR), 0);
+        }
+        topic_map_shrink(m);
+        topic_map_shrink(m);
+        for (uint32_t i = 1000; i < 1100; i++) {
+                snprintf(name, sizeof(name), "zigbee2mqtt/r%u", i);
+                assert_int_equal(topic_map_add(m, name, i, SENSOR_DOOR), 0);
+        }
+        for (uint32_t i = 0; i < 1100; i++) {
+                snprintf(name, sizeof(name), "zigbee2mqtt/r%u/availability", i);
+                assert_int_equal(topic_map_lookup(m, name, &s, &n), 0);
+                assert_int_equal(n, 1);
+                assert_int_equal(s->sensor, i);
+        }
+        assert_int_equal(topic_map_n_topics(m), 2200);
+}
+
 static void test_adding_the_same_sensor_twice_is_harmless(void **state)
 {
         _cleanup_(topic_map_freep) TopicMap *m = map_new();
@@ -206,7 +283,7 @@ static void test_free_accepts_null(void **state)
 {
         assert_null(topic_map_free(NULL));
         assert_int_equal(topic_map_n_topics(NULL), 0);
-        assert_null(topic_map_topic(NULL, 0));
+        topic_map_shrink(NULL);
 }
 
 static void test_exact_subscriptions_in_roster_order(void **state)
@@ -230,9 +307,7 @@ static void test_exact_subscriptions_in_roster_order(void **state)
         assert_string_equal(subs[5], "stat/plug/POWER/availability");
         assert_string_equal(subs[6], "tele/plug/LWT");
         assert_null(subs[7]);
-        for (size_t i = 0; i < n; i++)
-                assert_string_equal(subs[i], topic_map_topic(m, i));
-        assert_null(topic_map_topic(m, n));
+        assert_int_equal(n, topic_map_n_topics(m));
         free_strv(subs, n);
 
         /* An empty map subscribes to nothing. */
@@ -346,6 +421,8 @@ int main(void)
                 cmocka_unit_test(test_many_sensors_on_one_topic),
                 cmocka_unit_test(test_tasmota_topic_also_has_its_lwt),
                 cmocka_unit_test(test_data_role_wins_over_a_derived_availability_topic),
+                cmocka_unit_test(test_availability_topic_named_in_the_roster_and_derived),
+                cmocka_unit_test(test_shrink_after_loading),
                 cmocka_unit_test(test_adding_the_same_sensor_twice_is_harmless),
                 cmocka_unit_test(test_bad_topics_are_refused),
                 cmocka_unit_test(test_free_accepts_null),
