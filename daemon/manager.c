@@ -613,7 +613,7 @@ int manager_run(Manager *m)
 
         log_info("shouwangd %s starting: database %s, gateway %s", SHOUWANG_VERSION, m->config->database,
                  m->config->gateway);
-        r = store_open(m->config->database, STORE_OPEN_CREATE, &m->store);
+        r = store_open(m->config->database, STORE_OPEN_CREATE | STORE_OPEN_SMALL_CACHE, &m->store);
         if (r < 0) {
                 log_error("%s", store_open_error());
                 return r;

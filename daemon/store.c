@@ -282,6 +282,8 @@ static int store_open_full(const char *path, unsigned flags, int target_version,
 
         /* A file that is not a database shows up on the first read. */
         r = store_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", "Setting up the database");
+        if (r >= 0 && (flags & STORE_OPEN_SMALL_CACHE))
+                r = store_exec(s, "PRAGMA cache_size = -512;", "Setting up the database");
         if (r >= 0 && !(flags & STORE_OPEN_READONLY))
                 r = store_exec(s, "PRAGMA journal_mode = WAL;", "Switching the database to WAL mode");
         if (r >= 0)

@@ -21,19 +21,37 @@
 #define RESTORE_SLOTS 53
 #define SLOT_SECONDS 1800
 
+/*
+ * A sensor as the loop keeps it: 64 bytes, and nothing allocated per sensor (a street's gateway holds 50,000,
+ * docs/performance.md figure 4). Its health is what sensor_health says, with the state as a type and a value
+ * rather than the "type=value" text the store keeps.
+ */
 struct sensor_rt {
+        usec_t last_seen;       /* 0: never */
+        usec_t available_since;
+        usec_t saved_seen;      /* last_seen as the store has it; 0: not yet */
+        double state_value;     /* the last normalised value of state_type, e.g. leak 1, contact 0 */
         uint32_t num;
-        char *id;
-        enum sensor_kind kind;
-        int resident; /* rules index, -1 for a common area */
-        int building;
+        uint32_t id;            /* offset of its id in Watch.ids */
+        int32_t resident;       /* rules index, -1 for a common area */
+        int32_t building;
+        uint32_t meter;         /* a water meter's index in Watch.meters + 1; 0: not a meter */
+        int8_t battery;         /* percent, -1 unknown */
+        int8_t saved_battery;   /* battery as the store has it; -1: unknown */
+        int8_t available;       /* 1 online, 0 offline, -1 unknown */
+        uint8_t kind;           /* enum sensor_kind */
+        uint8_t state_type;     /* enum event_type of the state; STATE_NONE: no state known */
         bool wired;
-        struct sensor_health health;
-        usec_t saved_seen;       /* last_seen as the store has it; 0: not yet */
-        int saved_battery;       /* battery as the store has it; -1: unknown */
-        double litres_per_pulse; /* a pulse meter's */
-        int64_t counter;         /* its pulses so far (sensor_health.counter) */
-        bool counter_dirty;
+};
+_Static_assert(sizeof(struct sensor_rt) == 64, "struct sensor_rt grew: 50,000 of these are the gateway's memory");
+#define STATE_NONE UINT8_MAX
+#define STATE_TEXT_MAX 48 /* "water_total=123456.789012345" */
+
+/* A water meter's pulse count (sensor_health.counter), kept apart: a building has a handful. */
+struct pulse_meter {
+        double litres_per_pulse;
+        int64_t counter; /* its pulses so far */
+        bool dirty;
 };
 
 /*
@@ -75,6 +93,10 @@ struct Watch {
         Rules *rules;
         struct sensor_rt *sensors;
         size_t n_sensors;
+        char *ids; /* every sensor's id, each followed by a NUL */
+        size_t ids_used, ids_size;
+        struct pulse_meter *meters;
+        size_t n_meters, alloc_meters;
         uint32_t *by_num; /* sensor number → index + 1 */
         size_t by_num_size;
 
@@ -288,13 +310,15 @@ static void free_roster(Watch *w)
 {
         w->gpio = gpio_set_free(w->gpio);
         w->rules = rules_free(w->rules);
-        for (size_t i = 0; i < w->n_sensors; i++) {
-                free(w->sensors[i].id);
-                sensor_health_done(&w->sensors[i].health);
-        }
         free(w->sensors);
         w->sensors = NULL;
         w->n_sensors = 0;
+        free(w->ids);
+        w->ids = NULL;
+        w->ids_used = w->ids_size = 0;
+        free(w->meters);
+        w->meters = NULL;
+        w->n_meters = w->alloc_meters = 0;
         free(w->by_num);
         w->by_num = NULL;
         w->by_num_size = 0;
@@ -364,6 +388,60 @@ static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
         return &w->sensors[w->by_num[num] - 1];
 }
 
+static const char *sensor_id(const Watch *w, const struct sensor_rt *s)
+{
+        return w->ids + s->id;
+}
+
+static struct pulse_meter *sensor_meter(Watch *w, const struct sensor_rt *s)
+{
+        return s->meter ? &w->meters[s->meter - 1] : NULL;
+}
+
+/* The state as the store keeps it, "type=value" (exact: a meter's total must come back to the millilitre, %g
+ * would keep 6 digits), in buf; NULL when none is known. */
+static const char *state_text(const struct sensor_rt *s, char buf[static STATE_TEXT_MAX])
+{
+        if (s->state_type == STATE_NONE)
+                return NULL;
+        snprintf(buf, STATE_TEXT_MAX, "%s=%.15g", event_type_to_string(s->state_type), s->state_value);
+        return buf;
+}
+
+/* The store's "type=value" back into s; anything else leaves no state. */
+static void state_parse(struct sensor_rt *s, const char *text)
+{
+        char type[32];
+        double value;
+        int t;
+
+        s->state_type = STATE_NONE;
+        if (!text || sscanf(text, "%31[a-z_]=%lf", type, &value) != 2)
+                return;
+        t = event_type_from_string(type);
+        if (t < 0 || t >= STATE_NONE)
+                return;
+        s->state_type = (uint8_t)t;
+        s->state_value = value;
+}
+
+/* What the store's sensor_health row says for s (state_buf holds its text). */
+static struct sensor_health health_of(const struct sensor_rt *s, char state_buf[static STATE_TEXT_MAX])
+{
+        return (struct sensor_health){
+                .last_seen = s->last_seen,
+                .battery = s->battery,
+                .available = s->available,
+                .available_since = s->available_since,
+                .state = (char *)state_text(s, state_buf),
+        };
+}
+
+static int8_t battery_percent(double v)
+{
+        return v < 0 ? -1 : v > 100 ? 100 : (int8_t)v;
+}
+
 /* ---- group commit ------------------------------------------------------------------------------------------- */
 
 /* The text subject of a rule state row: 'R201', 'building:B17', 'sensor:12'. NULL if the index is unknown or
@@ -430,6 +508,7 @@ static int group_commit(Watch *w, bool all)
         _cleanup_free_ struct store_activity *a = NULL;
         _cleanup_free_ struct store_counter *c = NULL;
         _cleanup_free_ struct store_rule_state *st = NULL;
+        _cleanup_free_ char *state_bufs = NULL;
         size_t n_si, n_ri;
         int r;
 
@@ -453,15 +532,19 @@ static int group_commit(Watch *w, bool all)
 
         u = calloc(n_si + 1, sizeof(*u));
         c = calloc(n_si + 1, sizeof(*c));
+        state_bufs = malloc((n_si + 1) * STATE_TEXT_MAX);
         a = calloc(n_ri + 1, sizeof(*a));
         st = calloc(w->n_states + 1, sizeof(*st));
-        if (!u || !a || !c || !st)
+        if (!u || !a || !c || !st || !state_bufs)
                 return log_oom();
         for (size_t k = 0; k < n_si; k++) {
                 struct sensor_rt *x = &w->sensors[si[k]];
-                u[g.n_health++] = (struct store_health_update){ .num = x->num, .health = x->health };
-                if (x->counter_dirty)
-                        c[g.n_counters++] = (struct store_counter){ .sensor_num = x->num, .counter = x->counter };
+                struct pulse_meter *pm = sensor_meter(w, x);
+                u[g.n_health++] = (struct store_health_update){
+                        .num = x->num, .health = health_of(x, state_bufs + k * STATE_TEXT_MAX)
+                };
+                if (pm && pm->dirty)
+                        c[g.n_counters++] = (struct store_counter){ .sensor_num = x->num, .counter = pm->counter };
         }
         for (size_t k = 0; k < n_ri; k++)
                 a[g.n_activity++] = (struct store_activity){ .resident_id = w->residents.names[ri[k]],
@@ -490,8 +573,8 @@ static int group_commit(Watch *w, bool all)
         else {
                 for (size_t k = 0; k < n_si; k++) {
                         struct sensor_rt *x = &w->sensors[si[k]];
-                        x->saved_seen = x->health.last_seen;
-                        x->saved_battery = x->health.battery;
+                        x->saved_seen = x->last_seen;
+                        x->saved_battery = x->battery;
                 }
                 for (size_t k = 0; k < n_ri; k++)
                         if (w->last_activity[ri[k]] > w->saved_activity[ri[k]])
@@ -500,8 +583,11 @@ static int group_commit(Watch *w, bool all)
 
         for (size_t i = 0; i < g.n_states; i++)
                 free((char *)st[i].subject);
-        for (size_t k = 0; k < n_si; k++)
-                w->sensors[si[k]].counter_dirty = false;
+        for (size_t k = 0; k < n_si; k++) {
+                struct pulse_meter *pm = sensor_meter(w, &w->sensors[si[k]]);
+                if (pm)
+                        pm->dirty = false;
+        }
         w->n_pending = w->n_slots = w->n_states = 0;
         return r;
 }
@@ -693,7 +779,7 @@ static void handle_decisions(Watch *w)
                         .severity = severity_to_string(d->severity),
                         .resident_id = resident,
                         .building_id = building,
-                        .sensor_id = s ? s->id : NULL,
+                        .sensor_id = s ? sensor_id(w, s) : NULL,
                         .text_key = d->text_key,
                         .params = params,
                         .text = text ? text : d->text_key,
@@ -713,7 +799,7 @@ static void handle_decisions(Watch *w)
                 char f1[64], f2[64], f3[96];
                 snprintf(f1, sizeof(f1), "ALERT_ID=%lld", (long long)id);
                 snprintf(f2, sizeof(f2), "RESIDENT_ID=%s", strempty(resident));
-                snprintf(f3, sizeof(f3), "SENSOR_ID=%s", s ? s->id : "");
+                snprintf(f3, sizeof(f3), "SENSOR_ID=%s", s ? sensor_id(w, s) : "");
                 log_struct(is_new ? LOG_NOTICE : LOG_INFO, 0, ((const char *const[]){ f1, f2, f3, NULL }),
                            "%s alert %lld: %s %s for %s%s%s", is_new ? "Opened" : "Updated", (long long)id,
                            req.severity, rule, resident ? resident : "building ", resident ? "" : strempty(building),
@@ -773,11 +859,10 @@ static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
  */
 static enum save health_save(const struct sensor_rt *s, bool changed)
 {
-        const struct sensor_health *h = &s->health;
-        bool low = h->battery >= 0 && h->battery < SENSOR_BATTERY_LOW_PERCENT;
+        bool low = s->battery >= 0 && s->battery < SENSOR_BATTERY_LOW_PERCENT;
         bool was_low = s->saved_battery >= 0 && s->saved_battery < SENSOR_BATTERY_LOW_PERCENT;
 
-        if (changed || !s->saved_seen || (s->saved_battery < 0 && h->battery >= 0) || low != was_low)
+        if (changed || !s->saved_seen || (s->saved_battery < 0 && s->battery >= 0) || low != was_low)
                 return SAVE_SOON;
         return SAVE_LATER;
 }
@@ -785,10 +870,10 @@ static enum save health_save(const struct sensor_rt *s, bool changed)
 /* Heard from: anything heard means it is there, unless it said otherwise (wired: its line says). */
 static bool mark_available(struct sensor_rt *s, usec_t wall)
 {
-        if (s->health.available == 1)
+        if (s->available == 1)
                 return false;
-        s->health.available = 1;
-        s->health.available_since = wall;
+        s->available = 1;
+        s->available_since = wall;
         return true;
 }
 
@@ -796,19 +881,18 @@ static bool mark_available(struct sensor_rt *s, usec_t wall)
 static bool update_health(struct sensor_rt *s, const struct sensor_event *e)
 {
         bool changed = false;
-        char state[40];
 
-        s->health.last_seen = e->wall;
+        s->last_seen = e->wall;
         switch ((enum event_type)e->type) {
         case EVENT_AVAILABILITY:
-                if (s->health.available != (e->value > 0)) {
-                        s->health.available_since = e->wall;
+                if (s->available != (e->value > 0)) {
+                        s->available_since = e->wall;
                         changed = true;
                 }
-                s->health.available = e->value > 0;
+                s->available = e->value > 0;
                 break;
         case EVENT_BATTERY:
-                s->health.battery = (int)e->value;
+                s->battery = battery_percent(e->value);
                 break;
         case EVENT_LEAK:
         case EVENT_CONTACT:
@@ -820,16 +904,14 @@ static bool update_health(struct sensor_rt *s, const struct sensor_event *e)
         case EVENT_WATER_FLOW:
         case EVENT_WATER_TOTAL:
         case EVENT_LOCK_FAULT:
-                /* "type=value": restored as a state-only event after a restart. Exact (a meter's total must
-                 * come back to the millilitre, %g would keep 6 digits). A door that reports its contact and
-                 * its lock keeps the contact: whether it is open matters more after a restart. */
-                if (e->type == EVENT_LOCK_FAULT && s->health.state && startswith(s->health.state, "contact="))
+                /* Restored as a state-only event after a restart. A door that reports its contact and its
+                 * lock keeps the contact: whether it is open matters more after a restart. */
+                if (e->type == EVENT_LOCK_FAULT && s->state_type == EVENT_CONTACT)
                         break;
-                snprintf(state, sizeof(state), "%s=%.15g", event_type_to_string(e->type), e->value);
-                if (s->health.state && streq(s->health.state, state))
+                if (s->state_type == e->type && s->state_value == e->value)
                         break;
-                free(s->health.state);
-                s->health.state = strdup(state);
+                s->state_type = (uint8_t)e->type;
+                s->state_value = e->value;
                 changed = true;
                 break;
         case EVENT_BUTTON:
@@ -880,14 +962,9 @@ static bool is_alarm_type(uint16_t t)
  */
 static bool retained_is_news(const struct sensor_rt *s, const struct sensor_event *e)
 {
-        char type[32];
-        double known;
-
-        if (!(e->flags & EVENT_RETAINED) || !is_alarm_type(e->type) || e->value <= 0 || !s->health.state)
+        if (!(e->flags & EVENT_RETAINED) || !is_alarm_type(e->type) || e->value <= 0)
                 return false;
-        if (sscanf(s->health.state, "%31[a-z_]=%lf", type, &known) != 2)
-                return false;
-        return event_type_from_string(type) == e->type && known <= 0;
+        return s->state_type == e->type && s->state_value <= 0;
 }
 
 void watch_event(Watch *w, const struct sensor_event *ev)
@@ -899,18 +976,21 @@ void watch_event(Watch *w, const struct sensor_event *ev)
         if (!s)
                 return;
         if (retained_is_news(s, &e)) {
+                char known[STATE_TEXT_MAX];
                 e.flags &= (uint16_t)~EVENT_RETAINED;
-                log_notice("Sensor %s: %s while shouwang was not watching (last known: %s)", s->id,
-                           event_type_to_string(e.type), s->health.state);
+                log_notice("Sensor %s: %s while shouwang was not watching (last known: %s)", sensor_id(w, s),
+                           event_type_to_string(e.type), state_text(s, known));
         }
         if (!w->synced)
                 e.flags |= EVENT_UNSYNCED;
         w->stats.events++;
         save_mark(w, &w->sensor_q, sensor_index(w, s), health_save(s, update_health(s, &e)));
-        if (e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value)) {
+        if (e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value) &&
+            sensor_meter(w, s)) {
                 /* The meter's own count, like the dial on it; kept across restarts in sensor_health.counter. */
-                s->counter += llround(e.value / s->litres_per_pulse);
-                s->counter_dirty = true;
+                struct pulse_meter *pm = sensor_meter(w, s);
+                pm->counter += llround(e.value / pm->litres_per_pulse);
+                pm->dirty = true;
                 save_mark(w, &w->sensor_q, sensor_index(w, s), SAVE_SOON);
         }
 
@@ -931,7 +1011,7 @@ void watch_event(Watch *w, const struct sensor_event *ev)
 
         if (w->rules) {
                 if (rules_event(w->rules, &e, &now, &w->out) < 0)
-                        log_debug("Rules: event for sensor %s not taken", s->id);
+                        log_debug("Rules: event for sensor %s not taken", sensor_id(w, s));
                 /* What the rules count as activity: a door report repeating "closed" with the battery is not. */
                 else if (w->out.activity >= 0 && (size_t)w->out.activity < w->residents.n)
                         activity_seen(w, w->out.activity, e.wall);
@@ -1043,6 +1123,46 @@ static int load_resident(char *const *v, void *userdata)
         return 0;
 }
 
+/* A sensor's id into the pool; *ret its offset. */
+static int ids_add(Watch *w, const char *id, uint32_t *ret)
+{
+        size_t n = strlen(id) + 1;
+
+        if (w->ids_size - w->ids_used < n) {
+                size_t ns = w->ids_size ? w->ids_size : 4096;
+                char *p;
+                while (ns - w->ids_used < n)
+                        ns *= 2;
+                if (ns > UINT32_MAX)
+                        return -ENOMEM;
+                p = realloc(w->ids, ns);
+                if (!p)
+                        return -ENOMEM;
+                w->ids = p;
+                w->ids_size = ns;
+        }
+        memcpy(w->ids + w->ids_used, id, n);
+        *ret = (uint32_t)w->ids_used;
+        w->ids_used += n;
+        return 0;
+}
+
+/* A water meter's pulse count; *ret its index + 1. */
+static int meter_add(Watch *w, double litres_per_pulse, int64_t counter, uint32_t *ret)
+{
+        if (w->n_meters == w->alloc_meters) {
+                size_t na = w->alloc_meters ? w->alloc_meters * 2 : 16;
+                struct pulse_meter *p = realloc(w->meters, na * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                w->meters = p;
+                w->alloc_meters = na;
+        }
+        w->meters[w->n_meters] = (struct pulse_meter){ .litres_per_pulse = litres_per_pulse, .counter = counter };
+        *ret = (uint32_t)++w->n_meters;
+        return 0;
+}
+
 static int load_sensor(const struct store_sensor *x, void *userdata)
 {
         struct load_ctx *c = userdata;
@@ -1077,21 +1197,28 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         s = &w->sensors[w->n_sensors];
         *s = (struct sensor_rt){
                 .num = (uint32_t)x->num,
-                .kind = kind,
+                .kind = (uint8_t)kind,
                 .wired = src.type == SOURCE_GPIO,
-                .litres_per_pulse = src.litres_per_pulse > 0 ? src.litres_per_pulse : 1, /* as gpio.c counts */
-                .counter = x->counter,
+                .last_seen = x->health.last_seen,
+                .battery = battery_percent(x->health.battery),
+                .available = x->health.available > 0 ? 1 : x->health.available == 0 ? 0 : -1,
+                .available_since = x->health.available_since,
+                .saved_seen = x->health.last_seen,
         };
-        s->id = strdup(x->id);
-        s->health = x->health;
-        s->saved_seen = x->health.last_seen;
-        s->saved_battery = x->health.battery;
-        s->health.state = x->health.state ? strdup(x->health.state) : NULL;
+        s->saved_battery = s->battery;
+        state_parse(s, x->health.state);
+        if (ids_add(w, x->id, &s->id) < 0 ||
+            ((kind == SENSOR_WATER_METER || x->counter != 0) &&
+             meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */, x->counter,
+                       &s->meter) < 0)) {
+                sensor_source_done(&src);
+                return -ENOMEM;
+        }
         r = isempty(x->resident_id) ? -1 : name_index_find(&w->residents, x->resident_id);
         s->resident = r < 0 ? -1 : r;
         s->building = name_index_add(&w->buildings, x->building_id);
         /* The engine keeps buildings in the same order and returns a known id's index again. */
-        if (!s->id || s->building < 0 || rules_add_building(w->rules, x->building_id) != s->building) {
+        if (s->building < 0 || rules_add_building(w->rules, x->building_id) != s->building) {
                 sensor_source_done(&src);
                 return -ENOMEM;
         }
@@ -1099,7 +1226,7 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
                                    .wired = s->wired, .litres_per_pulse = src.litres_per_pulse };
         r = rules_add_sensor(w->rules, &rs);
         if (r >= 0 && src.type == SOURCE_GPIO && w->st.gpio_enabled)
-                r = gpio_set_add(w->gpio, s->num, s->id, kind, &src);
+                r = gpio_set_add(w->gpio, s->num, sensor_id(w, s), kind, &src);
         if (r >= 0 && src.type == SOURCE_MQTT) {
                 r = watch_topics_add(w->topics, src.topic, s->num, kind);
                 w->stats.mqtt_sensors++;
@@ -1300,15 +1427,10 @@ int watch_load(Watch *w)
         /* The last known state of each sensor comes back as state, not as news. */
         for (size_t i = 0; i < w->n_sensors; i++) {
                 struct sensor_rt *s = &w->sensors[i];
-                char type[32];
-                double value;
-                if (!s->health.state || sscanf(s->health.state, "%31[a-z_]=%lf", type, &value) != 2)
+                if (s->state_type == STATE_NONE)
                         continue;
-                int t = event_type_from_string(type);
-                if (t < 0)
-                        continue;
-                struct sensor_event e = { .sensor = s->num, .type = (uint16_t)t, .flags = EVENT_INITIAL,
-                                          .value = value, .mono = now.mono, .wall = s->health.last_seen };
+                struct sensor_event e = { .sensor = s->num, .type = s->state_type, .flags = EVENT_INITIAL,
+                                          .value = s->state_value, .mono = now.mono, .wall = s->last_seen };
                 (void)rules_restore_event(w->rules, &e, &now);
         }
         /* After each sensor's state: a tap run or a door opened at night continues only where the
@@ -1388,7 +1510,7 @@ void watch_count_unknown(Watch *w, bool bad_payload)
 const char *watch_sensor_id(Watch *w, uint32_t num)
 {
         struct sensor_rt *s = sensor_by_num(w, num);
-        return s ? s->id : "?";
+        return s ? sensor_id(w, s) : "?";
 }
 
 /* A message that parsed but carried nothing we use still says the sensor is alive. */
@@ -1397,7 +1519,7 @@ void watch_sensor_seen(Watch *w, uint32_t num, usec_t wall)
         struct sensor_rt *s = sensor_by_num(w, num);
         if (!s)
                 return;
-        s->health.last_seen = wall;
+        s->last_seen = wall;
         save_mark(w, &w->sensor_q, sensor_index(w, s), health_save(s, mark_available(s, wall)));
         arm_commit(w);
 }

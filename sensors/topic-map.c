@@ -32,7 +32,7 @@ struct topic_entry {
 struct TopicMap {
         struct topic_entry *entries; /* in the order first added */
         size_t n_entries, n_alloc;
-        uint32_t *index;   /* entry number + 1; 0 is an empty slot */
+        uint32_t *index;   /* TAG(hash) | (entry number + 1); 0 is an empty slot */
         size_t index_size; /* a power of two, at least twice n_entries */
         size_t n_sensors;
         char *pool; /* the topics, each followed by a NUL */
@@ -40,6 +40,14 @@ struct TopicMap {
         struct topic_sensor *scratch; /* a lookup's answer when it joins two entries */
         size_t scratch_size;
 };
+
+/* An index slot holds the entry number + 1 in its low 24 bits and 8 bits of the topic's hash above them, so a
+ * probe that meets another topic moves on without reading that entry or its string (each a cache miss in a map of
+ * 50,000: 13 % of the start-up time of the 10k/50k roster before). */
+#define SLOT_BITS 24
+#define SLOT_MASK ((UINT32_C(1) << SLOT_BITS) - 1)
+#define ENTRIES_MAX (SLOT_MASK - 1)
+#define TAG(hash) ((uint32_t)(hash) & ~SLOT_MASK)
 
 static uint32_t hash_topic(const char *s, size_t n)
 {
@@ -114,35 +122,41 @@ TopicMap *topic_map_free(TopicMap *m)
 static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len)
 {
         size_t mask, i;
+        uint32_t hash, tag;
 
         if (m->index_size == 0 || len > TOPIC_MAP_TOPIC_MAX)
                 return NULL;
         mask = m->index_size - 1;
-        for (i = (size_t)hash_topic(topic, len) & mask;; i = (i + 1) & mask) {
+        hash = hash_topic(topic, len);
+        tag = TAG(hash);
+        for (i = (size_t)hash & mask;; i = (i + 1) & mask) {
                 uint32_t slot = m->index[i];
                 struct topic_entry *e;
 
                 if (slot == 0)
                         return NULL;
-                e = &m->entries[slot - 1];
+                if (TAG(slot) != tag)
+                        continue;
+                e = &m->entries[(slot & SLOT_MASK) - 1];
                 if (e->len == len && memcmp(entry_topic(m, e), topic, len) == 0)
                         return e;
         }
 }
 
-static void index_put(uint32_t *index, size_t size, uint32_t hash, uint32_t slot)
+/* entry: its number + 1 */
+static void index_put(uint32_t *index, size_t size, uint32_t hash, uint32_t entry)
 {
         size_t mask = size - 1, i;
 
         for (i = (size_t)hash & mask; index[i] != 0; i = (i + 1) & mask)
                 ;
-        index[i] = slot;
+        index[i] = TAG(hash) | entry;
 }
 
 /* Room for `want` entries in the array and in the index, without rehashing on the way. */
 static int reserve(TopicMap *m, size_t want)
 {
-        if (want >= UINT32_MAX - 1)
+        if (want > ENTRIES_MAX)
                 return -ENOMEM;
         if (want > m->n_alloc) {
                 size_t na = m->n_alloc ? m->n_alloc : 64;
@@ -541,7 +555,9 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                 if (a)
                         out[n_out++] = a;
         }
-        *ret_filters = out;
+        /* Room was made for every topic and its availability topic; a wildcard may stand for thousands. */
+        char **shrunk = realloc(out, (n_out + 1) * sizeof(char *));
+        *ret_filters = shrunk ? shrunk : out;
         *ret_n = n_out;
         return 0;
 }
