@@ -1443,6 +1443,14 @@ int watch_load(Watch *w)
                 log_error_errno(r, "Cannot restore water use and rule state, the rules start afresh: %s",
                                 store_error(w->store));
 
+        /* The id pool grew by doubling: give back what the roster did not use. */
+        if (w->ids_used > 0 && w->ids_used < w->ids_size) {
+                char *p = realloc(w->ids, w->ids_used);
+                if (p) {
+                        w->ids = p;
+                        w->ids_size = w->ids_used;
+                }
+        }
         r = watch_topics_finish(w->topics, &w->subs, &w->n_subs);
         if (r < 0)
                 return log_oom();
