@@ -288,6 +288,35 @@ static const char *const migrations[] = {
          * arrival time, so it grows with the row id; the retention finds its boundary by a binary
          * search over the ids (store_events_prune()). */
         "DROP INDEX events_at",
+
+        /* 5 → 6: a sensor number is never given out twice. `num` is the rowid, and SQLite gives a new row
+         * the highest rowid + 1: removing the newest sensor and adding another handed the newcomer the old
+         * one's number, and with it its water use, rule state and events. sensor_nums keeps the highest
+         * number ever used (the roster's upsert takes the next); removing a sensor, resident or building
+         * removes its rule state, and a sensor its water slots (its events stay, as history). The start
+         * value looks at what may still name an old number; events only at their newest 100,000 rows,
+         * as they have no index by sensor. */
+        "CREATE TABLE sensor_nums ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  last INTEGER NOT NULL"
+        ") STRICT;"
+        "INSERT INTO sensor_nums (id, last) VALUES (1, max("
+        "  coalesce((SELECT max(num) FROM sensors), 0),"
+        "  coalesce((SELECT max(sensor_num) FROM water_slots), 0),"
+        "  coalesce((SELECT max(CAST(substr(subject, 8) AS INTEGER)) FROM rule_state WHERE subject LIKE 'sensor:%'), 0),"
+        "  coalesce((SELECT max(sensor_num) FROM (SELECT sensor_num FROM events ORDER BY id DESC LIMIT 100000)), 0)));"
+        "CREATE TRIGGER sensor_nums_insert AFTER INSERT ON sensors BEGIN "
+        "  UPDATE sensor_nums SET last = max(last, new.num); END;"
+        "CREATE TRIGGER sensors_delete_state AFTER DELETE ON sensors BEGIN "
+        "  DELETE FROM rule_state WHERE subject = 'sensor:' || old.num;"
+        "  DELETE FROM water_slots WHERE sensor_num = old.num; END;"
+        "CREATE TRIGGER residents_delete_state AFTER DELETE ON residents BEGIN "
+        "  DELETE FROM rule_state WHERE subject = old.id; END;"
+        "CREATE TRIGGER buildings_delete_state AFTER DELETE ON buildings BEGIN "
+        "  DELETE FROM rule_state WHERE subject = 'building:' || old.id; END;"
+        "DELETE FROM rule_state WHERE subject NOT IN (SELECT id FROM residents) "
+        "  AND subject NOT IN (SELECT 'building:' || id FROM buildings) "
+        "  AND subject NOT IN (SELECT 'sensor:' || num FROM sensors)",
 };
 
 int store_schema_latest(void)

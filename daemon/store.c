@@ -405,9 +405,11 @@ static const struct roster_sql roster_sql[_ROSTER_KIND_MAX] = {
                 .all = "SELECT id, coalesce(resident_id, ''), building_id, kind, source FROM sensors ORDER BY id",
                 .count = "SELECT count(*) FROM sensors",
                 /* A flat's sensor takes its building from the resident. */
-                .upsert = "INSERT INTO sensors (id, resident_id, building_id, kind, source, created_at, updated_at) "
-                          "VALUES (?1, ?2, coalesce(nullif(?3, ''), (SELECT building_id FROM residents "
-                          "WHERE id = ?2)), ?4, ?5, ?6, ?6) "
+                /* A new sensor takes a number never used before (schema v6, sensor_nums). */
+                .upsert = "INSERT INTO sensors (num, id, resident_id, building_id, kind, source, created_at, "
+                          "updated_at) "
+                          "VALUES ((SELECT last + 1 FROM sensor_nums), ?1, ?2, coalesce(nullif(?3, ''), "
+                          "(SELECT building_id FROM residents WHERE id = ?2)), ?4, ?5, ?6, ?6) "
                           "ON CONFLICT (id) DO UPDATE SET resident_id = excluded.resident_id, "
                           "building_id = excluded.building_id, kind = excluded.kind, source = excluded.source, "
                           "updated_at = excluded.updated_at "

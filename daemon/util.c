@@ -239,3 +239,44 @@ int read_full_file(const char *path, char **ret_data, size_t *ret_size)
                 *ret_size = size;
         return 0;
 }
+
+int string_pool_add(struct string_pool *p, const char *s, size_t n, uint32_t *ret)
+{
+        if (p->size - p->used < n + 1) {
+                size_t ns = p->size ? p->size : 4096;
+                char *d;
+                while (ns - p->used < n + 1)
+                        ns *= 2;
+                if (ns > UINT32_MAX)
+                        return -ENOMEM;
+                d = realloc(p->data, ns);
+                if (!d)
+                        return -ENOMEM;
+                p->data = d;
+                p->size = ns;
+        }
+        memcpy(p->data + p->used, s, n);
+        p->data[p->used + n] = '\0';
+        *ret = (uint32_t)p->used;
+        p->used += n + 1;
+        return 0;
+}
+
+void string_pool_shrink(struct string_pool *p)
+{
+        char *d;
+
+        if (p->used == 0 || p->used == p->size)
+                return;
+        d = realloc(p->data, p->used);
+        if (d) {
+                p->data = d;
+                p->size = p->used;
+        }
+}
+
+void string_pool_done(struct string_pool *p)
+{
+        free(p->data);
+        *p = (struct string_pool){ 0 };
+}

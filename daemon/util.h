@@ -132,6 +132,22 @@ char *path_join(const char *a, const char *b);
 /* Read a whole file into a NUL-terminated buffer. 0 or negative errno. */
 int read_full_file(const char *path, char **ret_data, size_t *ret_size);
 
+/* Many small strings in one buffer, each followed by a NUL and named by its 32-bit offset: a roster's
+ * 50,000 topics or ids without a malloc each. Zero-initialise; the offsets stay valid as it grows. */
+struct string_pool {
+        char *data;
+        size_t used, size;
+};
+/* Append n bytes of s; *ret its offset. 0 or -ENOMEM (also past 4 GiB). */
+int string_pool_add(struct string_pool *p, const char *s, size_t n, uint32_t *ret);
+static inline const char *string_pool_get(const struct string_pool *p, uint32_t offset)
+{
+        return p->data + offset;
+}
+/* Give back the room not used (the pool still grows after). */
+void string_pool_shrink(struct string_pool *p);
+void string_pool_done(struct string_pool *p);
+
 /* Exit codes shared by shouwangd and shouwangctl (documented in the man pages). */
 enum {
         EXIT_OK = 0,

@@ -32,7 +32,7 @@ struct sensor_rt {
         usec_t saved_seen;      /* last_seen as the store has it; 0: not yet */
         double state_value;     /* the last normalised value of state_type, e.g. leak 1, contact 0 */
         uint32_t num;
-        uint32_t id;            /* offset of its id in Watch.ids */
+        uint32_t id;            /* its id's offset in Watch.ids */
         int32_t resident;       /* rules index, -1 for a common area */
         int32_t building;
         uint32_t meter;         /* a water meter's index in Watch.meters + 1; 0: not a meter */
@@ -93,8 +93,7 @@ struct Watch {
         Rules *rules;
         struct sensor_rt *sensors;
         size_t n_sensors;
-        char *ids; /* every sensor's id, each followed by a NUL */
-        size_t ids_used, ids_size;
+        struct string_pool ids; /* every sensor's id */
         struct pulse_meter *meters;
         size_t n_meters, alloc_meters;
         uint32_t *by_num; /* sensor number → index + 1 */
@@ -313,9 +312,7 @@ static void free_roster(Watch *w)
         free(w->sensors);
         w->sensors = NULL;
         w->n_sensors = 0;
-        free(w->ids);
-        w->ids = NULL;
-        w->ids_used = w->ids_size = 0;
+        string_pool_done(&w->ids);
         free(w->meters);
         w->meters = NULL;
         w->n_meters = w->alloc_meters = 0;
@@ -390,7 +387,7 @@ static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
 
 static const char *sensor_id(const Watch *w, const struct sensor_rt *s)
 {
-        return w->ids + s->id;
+        return string_pool_get(&w->ids, s->id);
 }
 
 static struct pulse_meter *sensor_meter(Watch *w, const struct sensor_rt *s)
@@ -1123,30 +1120,6 @@ static int load_resident(char *const *v, void *userdata)
         return 0;
 }
 
-/* A sensor's id into the pool; *ret its offset. */
-static int ids_add(Watch *w, const char *id, uint32_t *ret)
-{
-        size_t n = strlen(id) + 1;
-
-        if (w->ids_size - w->ids_used < n) {
-                size_t ns = w->ids_size ? w->ids_size : 4096;
-                char *p;
-                while (ns - w->ids_used < n)
-                        ns *= 2;
-                if (ns > UINT32_MAX)
-                        return -ENOMEM;
-                p = realloc(w->ids, ns);
-                if (!p)
-                        return -ENOMEM;
-                w->ids = p;
-                w->ids_size = ns;
-        }
-        memcpy(w->ids + w->ids_used, id, n);
-        *ret = (uint32_t)w->ids_used;
-        w->ids_used += n;
-        return 0;
-}
-
 /* A water meter's pulse count; *ret its index + 1. */
 static int meter_add(Watch *w, double litres_per_pulse, int64_t counter, uint32_t *ret)
 {
@@ -1207,7 +1180,7 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         };
         s->saved_battery = s->battery;
         state_parse(s, x->health.state);
-        if (ids_add(w, x->id, &s->id) < 0 ||
+        if (string_pool_add(&w->ids, x->id, strlen(x->id), &s->id) < 0 ||
             ((kind == SENSOR_WATER_METER || x->counter != 0) &&
              meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */, x->counter,
                        &s->meter) < 0)) {
@@ -1444,13 +1417,7 @@ int watch_load(Watch *w)
                                 store_error(w->store));
 
         /* The id pool grew by doubling: give back what the roster did not use. */
-        if (w->ids_used > 0 && w->ids_used < w->ids_size) {
-                char *p = realloc(w->ids, w->ids_used);
-                if (p) {
-                        w->ids = p;
-                        w->ids_size = w->ids_used;
-                }
-        }
+        string_pool_shrink(&w->ids);
         r = watch_topics_finish(w->topics, &w->subs, &w->n_subs);
         if (r < 0)
                 return log_oom();

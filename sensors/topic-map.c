@@ -35,8 +35,7 @@ struct TopicMap {
         uint32_t *index;   /* TAG(hash) | (entry number + 1); 0 is an empty slot */
         size_t index_size; /* a power of two, at least twice n_entries */
         size_t n_sensors;
-        char *pool; /* the topics, each followed by a NUL */
-        size_t pool_used, pool_size;
+        struct string_pool pool; /* the topics */
         struct topic_sensor *scratch; /* a lookup's answer when it joins two entries */
         size_t scratch_size;
 };
@@ -62,7 +61,7 @@ static uint32_t hash_topic(const char *s, size_t n)
 
 static const char *entry_topic(const TopicMap *m, const struct topic_entry *e)
 {
-        return m->pool + e->topic;
+        return string_pool_get(&m->pool, e->topic);
 }
 
 static bool ends_with(const char *s, size_t len, const char *suffix)
@@ -70,28 +69,6 @@ static bool ends_with(const char *s, size_t len, const char *suffix)
         size_t n = strlen(suffix);
 
         return len >= n && memcmp(s + len - n, suffix, n) == 0;
-}
-
-static int pool_add(TopicMap *m, const char *s, size_t n, uint32_t *ret)
-{
-        if (m->pool_size - m->pool_used < n + 1) {
-                size_t ns = m->pool_size ? m->pool_size : 4096;
-                char *np;
-                while (ns - m->pool_used < n + 1)
-                        ns *= 2;
-                if (ns > UINT32_MAX)
-                        return -ENOMEM;
-                np = realloc(m->pool, ns);
-                if (!np)
-                        return -ENOMEM;
-                m->pool = np;
-                m->pool_size = ns;
-        }
-        memcpy(m->pool + m->pool_used, s, n);
-        m->pool[m->pool_used + n] = '\0';
-        *ret = (uint32_t)m->pool_used;
-        m->pool_used += n + 1;
-        return 0;
 }
 
 int topic_map_new(TopicMap **ret)
@@ -113,7 +90,7 @@ TopicMap *topic_map_free(TopicMap *m)
                         free(m->entries[i].many);
         free(m->entries);
         free(m->index);
-        free(m->pool);
+        string_pool_done(&m->pool);
         free(m->scratch);
         free(m);
         return NULL;
@@ -198,13 +175,7 @@ void topic_map_shrink(TopicMap *m)
         if (!m)
                 return;
         /* Failing to shrink leaves the map as it was, which is fine. */
-        if (m->pool_used > 0 && m->pool_used < m->pool_size) {
-                char *np = realloc(m->pool, m->pool_used);
-                if (np) {
-                        m->pool = np;
-                        m->pool_size = m->pool_used;
-                }
-        }
+        string_pool_shrink(&m->pool);
         if (m->n_entries > 0 && m->n_entries < m->n_alloc) {
                 struct topic_entry *ne = realloc(m->entries, m->n_entries * sizeof(*ne));
                 if (ne) {
@@ -294,7 +265,7 @@ static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, 
                 r = reserve(m, m->n_entries + 1);
                 if (r < 0)
                         return r;
-                r = pool_add(m, topic, len, &off);
+                r = string_pool_add(&m->pool, topic, len, &off);
                 if (r < 0)
                         return r;
                 e = &m->entries[m->n_entries];

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "daemon/alerts.h"
+#include "tests/lib/roster-put.h"
 
 #define T0 ((usec_t)1795000000 * USEC_PER_SEC)
 #define MIN USEC_PER_MINUTE
@@ -26,46 +27,28 @@ struct fixture {
         int planned;
 };
 
-static void put(Store *s, enum roster_kind kind, ...)
-{
-        const struct roster_kind_info *info = roster_kind_info(kind);
-        char *v[ROSTER_MAX_COLUMNS] = { 0 }, *err = NULL;
-        va_list ap;
-
-        va_start(ap, kind);
-        for (size_t i = 0; i < info->n_columns; i++) {
-                const char *x = va_arg(ap, const char *);
-                v[i] = x ? strdup(x) : NULL;
-        }
-        va_end(ap);
-        if (roster_row_normalise(kind, v, &err) < 0 || store_roster_check(s, kind, v, &err) < 0)
-                fail_msg("%s", err);
-        assert_int_equal(store_roster_upsert(s, kind, v, NULL), 0);
-        roster_row_clear(v, info->n_columns);
-}
-
 /* The story's building: 沈国强 lives alone in 201; the family in 101 below are his paired
  * neighbours; 李 is the group leader; the committee on duty and its head; his brother
  * and his niece; the property company. */
 static void story_roster(Store *s)
 {
-        put(s, ROSTER_RESIDENTS, "R201", "沈国强", "B17", "201", "是", "", "");
-        put(s, ROSTER_RESIDENTS, "R101", "王家", "B17", "101", "否", "", "");
-        put(s, ROSTER_CONTACTS, "C-wang", "王阿姨", "139", "neighbour", "mqtt");
-        put(s, ROSTER_CONTACTS, "C-li", "李楼组长", "138", "group_leader", "mqtt");
-        put(s, ROSTER_CONTACTS, "C-duty", "居委值班", "137", "committee", "mqtt");
-        put(s, ROSTER_CONTACTS, "C-head", "居委书记", "136", "committee", "mqtt");
-        put(s, ROSTER_CONTACTS, "C-brother", "沈国华", "135", "family", "exec:sms");
-        put(s, ROSTER_CONTACTS, "C-niece", "沈丽", "134", "family", "mqtt;exec:sms");
-        put(s, ROSTER_CONTACTS, "C-prop", "物业", "133", "property", "webhook:wecom");
-        put(s, ROSTER_LINKS, "R201", "C-wang", "1");
-        put(s, ROSTER_LINKS, "R201", "C-li", "1");
-        put(s, ROSTER_LINKS, "R201", "C-duty", "2");
-        put(s, ROSTER_LINKS, "R201", "C-brother", "2");
-        put(s, ROSTER_LINKS, "R201", "C-niece", "2");
-        put(s, ROSTER_LINKS, "R201", "C-head", "3");
-        put(s, ROSTER_LINKS, "R201", "C-prop", "3");
-        put(s, ROSTER_LINKS, "R101", "C-li", "1");
+        tu_roster_put(s, ROSTER_RESIDENTS, "R201", "沈国强", "B17", "201", "是", "", "");
+        tu_roster_put(s, ROSTER_RESIDENTS, "R101", "王家", "B17", "101", "否", "", "");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-wang", "王阿姨", "139", "neighbour", "mqtt");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-li", "李楼组长", "138", "group_leader", "mqtt");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-duty", "居委值班", "137", "committee", "mqtt");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-head", "居委书记", "136", "committee", "mqtt");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-brother", "沈国华", "135", "family", "exec:sms");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-niece", "沈丽", "134", "family", "mqtt;exec:sms");
+        tu_roster_put(s, ROSTER_CONTACTS, "C-prop", "物业", "133", "property", "webhook:wecom");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-wang", "1");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-li", "1");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-duty", "2");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-brother", "2");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-niece", "2");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-head", "3");
+        tu_roster_put(s, ROSTER_LINKS, "R201", "C-prop", "3");
+        tu_roster_put(s, ROSTER_LINKS, "R101", "C-li", "1");
 }
 
 static void on_planned(Alerts *a, void *userdata)
@@ -337,8 +320,8 @@ static void test_smoke_tells_tier_one_committee_and_property_at_once(void **stat
 static void test_stairwell_smoke_reaches_every_flats_tier_one(void **state)
 {
         struct fixture *f = *state;
-        put(f->store, ROSTER_CONTACTS, "C-101", "王先生", "", "neighbour", "mqtt");
-        put(f->store, ROSTER_LINKS, "R101", "C-101", "1");
+        tu_roster_put(f->store, ROSTER_CONTACTS, "C-101", "王先生", "", "neighbour", "mqtt");
+        tu_roster_put(f->store, ROSTER_LINKS, "R101", "C-101", "1");
         struct alert_request req = { .rule = "smoke", .severity = "critical", .building_id = "B17",
                                      .sensor_id = "S-stair", .text_key = "smoke", .text = "楼道烟雾",
                                      .flags = ALERT_URGENT_ALL | ALERT_BUILDING_WIDE };
@@ -411,8 +394,8 @@ static void test_tokens_are_checked_expire_and_cannot_be_replayed(void **state)
 static void test_empty_first_tier_goes_up_the_ladder_at_once(void **state)
 {
         struct fixture *f = *state;
-        put(f->store, ROSTER_RESIDENTS, "R301", "赵老师", "B17", "301", "是", "", "");
-        put(f->store, ROSTER_LINKS, "R301", "C-duty", "2");
+        tu_roster_put(f->store, ROSTER_RESIDENTS, "R301", "赵老师", "B17", "301", "是", "", "");
+        tu_roster_put(f->store, ROSTER_LINKS, "R301", "C-duty", "2");
         struct alert_request req = { .rule = "panic", .severity = "critical", .resident_id = "R301",
                                      .building_id = "B17", .text_key = "panic", .text = "紧急按钮" };
         int64_t id;

@@ -8,19 +8,16 @@
 
 #include "daemon/roster.h"
 #include "daemon/util.h"
+#include "tests/lib/roster-put.h"
 #include "sensors/source.h"
 
 /* Normalise a row given as literals; returns r, fills out[] (caller clears) and the error. */
 static int norm(enum roster_kind kind, char **out, char **err, ...)
 {
-        const struct roster_kind_info *info = roster_kind_info(kind);
         va_list ap;
 
         va_start(ap, err);
-        for (size_t i = 0; i < info->n_columns; i++) {
-                const char *x = va_arg(ap, const char *);
-                out[i] = x ? strdup(x) : NULL;
-        }
+        tu_roster_row_v(kind, out, ap);
         va_end(ap);
         return roster_row_normalise(kind, out, err);
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "daemon/store.h"
+#include "tests/lib/roster-put.h"
 
 struct fixture {
         char dir[64];
@@ -51,10 +52,7 @@ static int put(Store *s, enum roster_kind kind, enum store_change *change, ...)
         int r;
 
         va_start(ap, change);
-        for (size_t i = 0; i < info->n_columns; i++) {
-                const char *x = va_arg(ap, const char *);
-                v[i] = x ? strdup(x) : NULL;
-        }
+        tu_roster_row_v(kind, v, ap);
         va_end(ap);
         r = roster_row_normalise(kind, v, &err);
         if (r < 0) {
@@ -293,6 +291,70 @@ static void test_resident_with_sensors_is_not_removed_silently(void **state)
         assert_int_equal(store_roster_delete(f->store, ROSTER_RESIDENTS, (char *[]){ "R201" }), -ENOENT);
 }
 
+static int64_t one(Store *s, const char *sql)
+{
+        sqlite3_stmt *q;
+        int64_t v = -1;
+
+        assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &q, NULL), SQLITE_OK);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                v = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        return v;
+}
+
+static void exec(Store *s, const char *sql)
+{
+        assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* Removing the newest sensor and adding another must not hand the newcomer the old one's number (its water use,
+ * rule state and events would become the newcomer's); what a removed sensor, resident or building left in
+ * rule_state and water_slots goes with it. */
+static void test_sensor_numbers_are_never_reused_and_state_goes_with_its_owner(void **state)
+{
+        struct fixture *f = *state;
+        int64_t door, meter;
+
+        add_story_roster(f->store);
+        assert_int_equal(put(f->store, ROSTER_SENSORS, NULL, "S201-meter", "R201", NULL, "water_meter",
+                             "mqtt:wmbusmeters/r201"),
+                         0);
+        door = one(f->store, "SELECT num FROM sensors WHERE id = 'S201-door'");
+        meter = one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter'");
+        assert_true(meter > door);
+        exec(f->store, "INSERT INTO water_slots (sensor_num, slot, ml) VALUES "
+                       "((SELECT num FROM sensors WHERE id = 'S201-meter'), 1000, 5000)");
+        exec(f->store, "INSERT INTO rule_state (subject, rule, key, value, updated_at) VALUES "
+                       "('sensor:' || (SELECT num FROM sensors WHERE id = 'S201-meter'), 'tap', 'since', 1, 1), "
+                       "('R201', 'morning', 'done', 1, 1), ('building:B17', 'entrance', 'open', 1, 1)");
+
+        assert_int_equal(store_roster_delete(f->store, ROSTER_SENSORS, (char *[]){ "S201-meter" }), 0);
+        assert_int_equal(one(f->store, "SELECT count(*) FROM water_slots"), 0);
+        assert_int_equal(one(f->store, "SELECT count(*) FROM rule_state WHERE subject LIKE 'sensor:%'"), 0);
+
+        /* The next sensor gets a new number, not the removed meter's. */
+        assert_int_equal(put(f->store, ROSTER_SENSORS, NULL, "S201-meter2", "R201", NULL, "water_meter",
+                             "mqtt:wmbusmeters/r201b"),
+                         0);
+        assert_true(one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter2'") > meter);
+        /* An edit keeps the number. */
+        int64_t n2 = one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter2'");
+        assert_int_equal(put(f->store, ROSTER_SENSORS, NULL, "S201-meter2", "R201", NULL, "water_meter",
+                             "mqtt:wmbusmeters/r201c"),
+                         0);
+        assert_int_equal(one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter2'"), n2);
+
+        /* The resident's and the building's state go with them. */
+        assert_int_equal(store_roster_delete(f->store, ROSTER_SENSORS, (char *[]){ "S201-leak" }), 0);
+        assert_int_equal(store_roster_delete(f->store, ROSTER_SENSORS, (char *[]){ "S201-door" }), 0);
+        assert_int_equal(store_roster_delete(f->store, ROSTER_SENSORS, (char *[]){ "S201-meter2" }), 0);
+        assert_int_equal(store_roster_delete(f->store, ROSTER_RESIDENTS, (char *[]){ "R201" }), 0);
+        assert_int_equal(one(f->store, "SELECT count(*) FROM rule_state WHERE subject = 'R201'"), 0);
+        exec(f->store, "DELETE FROM buildings WHERE id = 'B17'");
+        assert_int_equal(one(f->store, "SELECT count(*) FROM rule_state"), 0);
+}
+
 static void test_rollback_leaves_nothing_behind(void **state)
 {
         struct fixture *f = *state;
@@ -408,6 +470,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_sensor_health_is_stored, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roster_version_moves_with_the_roster_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_audit_is_written, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sensor_numbers_are_never_reused_and_state_goes_with_its_owner,
+                                                setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

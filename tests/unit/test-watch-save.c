@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "daemon/watch.h"
+#include "tests/lib/roster-put.h"
 
 #define SEC USEC_PER_SEC
 #define MIN USEC_PER_MINUTE
@@ -34,24 +35,6 @@ struct fixture {
         uint32_t door, motion, leak;
         usec_t t0;
 };
-
-static void put(Store *s, enum roster_kind kind, ...)
-{
-        const struct roster_kind_info *info = roster_kind_info(kind);
-        char *v[ROSTER_MAX_COLUMNS] = { 0 }, *err = NULL;
-        va_list ap;
-
-        va_start(ap, kind);
-        for (size_t i = 0; i < info->n_columns; i++) {
-                const char *x = va_arg(ap, const char *);
-                v[i] = x ? strdup(x) : NULL;
-        }
-        va_end(ap);
-        if (roster_row_normalise(kind, v, &err) < 0 || store_roster_check(s, kind, v, &err) < 0)
-                fail_msg("%s", err);
-        assert_int_equal(store_roster_upsert(s, kind, v, NULL), 0);
-        roster_row_clear(v, info->n_columns);
-}
 
 /* The first column of the first row, or `none`. */
 static int64_t q(struct fixture *f, int64_t none, const char *fmt, ...) _printf_(3, 4);
@@ -104,12 +87,12 @@ static int setup(void **state)
         assert_non_null(mkdtemp(f->dir));
         snprintf(path, sizeof(path), "%s/db", f->dir);
         assert_int_equal(store_open(path, STORE_OPEN_CREATE, &f->store), 0);
-        put(f->store, ROSTER_RESIDENTS, "R201", "沈国强", "B17", "201", "是", "", "");
-        put(f->store, ROSTER_CONTACTS, "C-wang", "王阿姨", "139", "neighbour", "mqtt");
-        put(f->store, ROSTER_LINKS, "R201", "C-wang", "1");
-        put(f->store, ROSTER_SENSORS, "S201-door", "R201", "", "door", "mqtt:z/201/door");
-        put(f->store, ROSTER_SENSORS, "S201-motion", "R201", "", "motion", "mqtt:z/201/motion");
-        put(f->store, ROSTER_SENSORS, "S201-leak", "R201", "", "leak", "mqtt:z/201/leak");
+        tu_roster_put(f->store, ROSTER_RESIDENTS, "R201", "沈国强", "B17", "201", "是", "", "");
+        tu_roster_put(f->store, ROSTER_CONTACTS, "C-wang", "王阿姨", "139", "neighbour", "mqtt");
+        tu_roster_put(f->store, ROSTER_LINKS, "R201", "C-wang", "1");
+        tu_roster_put(f->store, ROSTER_SENSORS, "S201-door", "R201", "", "door", "mqtt:z/201/door");
+        tu_roster_put(f->store, ROSTER_SENSORS, "S201-motion", "R201", "", "motion", "mqtt:z/201/motion");
+        tu_roster_put(f->store, ROSTER_SENSORS, "S201-leak", "R201", "", "leak", "mqtt:z/201/leak");
         f->door = (uint32_t)q(f, 0, "SELECT num FROM sensors WHERE id = 'S201-door'");
         f->motion = (uint32_t)q(f, 0, "SELECT num FROM sensors WHERE id = 'S201-motion'");
         f->leak = (uint32_t)q(f, 0, "SELECT num FROM sensors WHERE id = 'S201-leak'");
