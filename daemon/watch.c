@@ -702,6 +702,11 @@ static bool grow_array(void **p, size_t *alloc, size_t need, size_t size)
         return true;
 }
 
+/* How far back keep_for_store() looks for an earlier update of the same slot or state, as the engine does
+ * (rules.h): the store writes them in order, each replacing the one before, so a duplicate further back costs a
+ * row written twice, nothing else. */
+#define KEEP_DEDUP_WINDOW RULE_OUTPUT_DEDUP_WINDOW
+
 /* Water slots and rule state from the rules, until the group commit; a later update replaces an earlier one. */
 static void keep_for_store(Watch *w)
 {
@@ -712,10 +717,10 @@ static void keep_for_store(Watch *w)
                         .slot = (int64_t)(x->slot_wall / (SLOT_SECONDS * USEC_PER_SEC)),
                         .ml = x->litres > 0 ? llround(x->litres * 1000) : 0,
                 };
-                size_t j = w->n_slots;
-                while (j > 0 && (w->slots[j - 1].sensor_num != v.sensor_num || w->slots[j - 1].slot != v.slot))
+                size_t j = w->n_slots, stop = j > KEEP_DEDUP_WINDOW ? j - KEEP_DEDUP_WINDOW : 0;
+                while (j > stop && (w->slots[j - 1].sensor_num != v.sensor_num || w->slots[j - 1].slot != v.slot))
                         j--;
-                if (j > 0)
+                if (j > stop)
                         w->slots[j - 1] = v;
                 else if (grow_array((void **)&w->slots, &w->alloc_slots, w->n_slots + 1, sizeof(*w->slots)))
                         w->slots[w->n_slots++] = v;
@@ -724,11 +729,11 @@ static void keep_for_store(Watch *w)
         }
         for (size_t i = 0; i < w->out.n_states; i++) {
                 const struct rule_state_update *x = &w->out.states[i];
-                size_t j = w->n_states;
-                while (j > 0 && (w->states[j - 1].kind != x->kind || w->states[j - 1].subject != x->subject ||
-                                 w->states[j - 1].rule != x->rule || w->states[j - 1].key != x->key))
+                size_t j = w->n_states, stop = j > KEEP_DEDUP_WINDOW ? j - KEEP_DEDUP_WINDOW : 0;
+                while (j > stop && (w->states[j - 1].kind != x->kind || w->states[j - 1].subject != x->subject ||
+                                    w->states[j - 1].rule != x->rule || w->states[j - 1].key != x->key))
                         j--;
-                if (j > 0)
+                if (j > stop)
                         w->states[j - 1] = *x;
                 else if (grow_array((void **)&w->states, &w->alloc_states, w->n_states + 1, sizeof(*w->states)))
                         w->states[w->n_states++] = *x;

@@ -41,9 +41,10 @@ int out_push_state(struct rule_output *o, enum rule_state_subject kind, uint32_t
 {
         const char *name = state_keys[key].key;
         enum rule_id rule = state_keys[key].rule;
+        size_t stop = o->n_states > RULE_OUTPUT_DEDUP_WINDOW ? o->n_states - RULE_OUTPUT_DEDUP_WINDOW : 0;
 
         /* One update per (subject, key) and call: a burst of pulses replaces its own entry. */
-        for (size_t i = o->n_states; i > 0; i--) {
+        for (size_t i = o->n_states; i > stop; i--) {
                 struct rule_state_update *u = &o->states[i - 1];
                 if (u->kind == kind && u->subject == subject && u->key == name && u->rule == rule) {
                         u->value = value;

@@ -124,8 +124,10 @@ int out_push(struct rule_output *o, const struct rule_decision *d)
 
 int out_push_slot(struct rule_output *o, uint32_t sensor, usec_t slot_wall, double litres)
 {
+        size_t stop = o->n_slots > RULE_OUTPUT_DEDUP_WINDOW ? o->n_slots - RULE_OUTPUT_DEDUP_WINDOW : 0;
+
         /* One update per slot and call: a burst of pulses replaces its own entry. */
-        for (size_t i = o->n_slots; i > 0; i--)
+        for (size_t i = o->n_slots; i > stop; i--)
                 if (o->slots[i - 1].sensor == sensor && o->slots[i - 1].slot_wall == slot_wall) {
                         o->slots[i - 1].litres = litres;
                         return 0;

@@ -300,8 +300,13 @@ struct rule_state_update {
  * the meter was known to be reporting: a stored 0 means "no water", a missing
  * slot "unknown". Slots are only emitted while the wall clock is
  * synchronised. Within one list a later update of the same slot or state
- * replaces the earlier one.
+ * replaces the earlier one when it is among the last RULE_OUTPUT_DEDUP_WINDOW
+ * entries (a burst of pulses updates one entry); further apart both stay, in
+ * order, and whoever stores them keeps the later. Looking through the whole
+ * list made a tick that judges 10,000 residents' mornings at once 50 million
+ * comparisons.
  */
+#define RULE_OUTPUT_DEDUP_WINDOW 64
 struct rule_output {
         struct rule_decision *d;
         size_t n, alloc;
