@@ -906,8 +906,10 @@ int mqtt_client_set_subscriptions(MqttClient *c, char *const *topics, size_t n)
         r = copy_strv(topics, n, &subs);
         if (r < 0)
                 return r;
-        /* Topics no longer wanted stay subscribed until the next session; their
-         * messages are then unknown topics, counted and ignored. */
+        /* Topics no longer wanted are not unsubscribed: the broker keeps them with
+         * the session (clean session is off, so QoS 1 messages wait for us across a
+         * restart). Their messages are unknown topics, logged once per topic,
+         * counted and ignored; a removed sensor's device is normally silent. */
         free_strv(c->subs, c->n_subs);
         c->subs = subs;
         c->n_subs = n;
