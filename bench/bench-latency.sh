@@ -277,6 +277,9 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? "pass" : "short" }'; }
 # this disk alone has given single commits of 30 ms.)
 passnd=$(awk -v a="$nn50" -v b="$sw50" -v c="$sw99" 'BEGIN { print (a - b >= 30 && c < 40) ? "pass" : "short" }')
 p99ok=$(awk -v v="$sw99" -v l="$lim99" 'BEGIN { print (v <= 1.0 && v <= l) ? "pass" : "short" }') # 1 ms is the tighter one
+# Short because of the machine, not the daemon: the floor relay plus one durable commit alone is over the goal.
+[[ $p99ok == short ]] && awk -v c="$cf99" 'BEGIN { exit !(c > 1.0) }' &&
+	p99ok="short: floor+commit p99 alone is $cf99 ms"
 echo "leak->alert p50 ($n_sw alerts)|$sw50|ms|floor relay|$fl50|<=5x fl+commit: $lim50|$(le "$sw50" "$lim50")"
 echo "leak->alert p90|$sw90|ms|floor relay|$(field floor p90_ms)|-|-"
 echo "leak->alert p99|$sw99|ms|floor relay|$fl99|<= 1 ms|$p99ok"
@@ -292,7 +295,12 @@ if [[ -z "$nodered_skip" ]]; then
 	nr50=$(field nodered p50_ms) nr99=$(field nodered p99_ms) n_nr=$(field nodered n)
 	[[ -n "$shim_skip" ]] || { nd50=$(field noderednd p50_ms); nd99=$(field noderednd p99_ms); }
 	# Goal (issue 8): shouwang >= 40x better than Node-RED at p50; the ratio column is Node-RED / shouwang.
-	echo "Node-RED $nodered_version leak->alert p50 ($n_nr)|$nr50|ms|shouwang p50|$sw50|>= 40x shouwang p50|$(awk -v a="$nr50" -v b="$sw50" 'BEGIN { print (a >= 40 * b) ? "pass" : "short" }')"
+	# 40x needs shouwang at Node-RED / 40: below floor + one commit, nothing that commits first can be there.
+	nrok=$(awk -v a="$nr50" -v b="$sw50" -v c="$cf50" 'BEGIN {
+		if (a >= 40 * b) print "pass"
+		else if (a / 40 < c) printf "short: needs %.3f ms < floor+commit %s ms\n", a / 40, c
+		else print "short" }')
+	echo "Node-RED $nodered_version leak->alert p50 ($n_nr)|$nr50|ms|shouwang p50|$sw50|>= 40x shouwang p50|$nrok"
 	echo "Node-RED $nodered_version leak->alert p99|$nr99|ms|shouwang p99|$sw99|-|-"
 	if [[ -z "$shim_skip" ]]; then
 		echo "Node-RED + TCP_NODELAY shim p50 ($(field noderednd n))|$nd50|ms|shouwang p50|$sw50|-|-"
