@@ -1128,14 +1128,8 @@ static int load_resident(char *const *v, void *userdata)
 /* A water meter's pulse count; *ret its index + 1. */
 static int meter_add(Watch *w, double litres_per_pulse, int64_t counter, uint32_t *ret)
 {
-        if (w->n_meters == w->alloc_meters) {
-                size_t na = w->alloc_meters ? w->alloc_meters * 2 : 16;
-                struct pulse_meter *p = realloc(w->meters, na * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                w->meters = p;
-                w->alloc_meters = na;
-        }
+        if (!grow_array((void **)&w->meters, &w->alloc_meters, w->n_meters + 1, sizeof(*w->meters)))
+                return -ENOMEM;
         w->meters[w->n_meters] = (struct pulse_meter){ .litres_per_pulse = litres_per_pulse, .counter = counter };
         *ret = (uint32_t)++w->n_meters;
         return 0;
