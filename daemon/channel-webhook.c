@@ -94,41 +94,25 @@ static struct {
 static int curl_load(void)
 {
         static const char soname[] = "libcurl.so.4";
+#define SYM(name) { "curl_" #name, (void **)&curl.name }
+        const struct dl_symbol syms[] = {
+                SYM(global_init),      SYM(easy_init),           SYM(easy_setopt),         SYM(easy_getinfo),
+                SYM(easy_cleanup),     SYM(easy_strerror),       SYM(multi_init),          SYM(multi_setopt),
+                SYM(multi_add_handle), SYM(multi_remove_handle), SYM(multi_socket_action), SYM(multi_assign),
+                SYM(multi_info_read),  SYM(multi_cleanup),       SYM(slist_append),        SYM(slist_free_all),
+        };
+#undef SYM
+        char why[256];
         void *dl;
+        int r;
 
         if (curl.dl)
                 return 0;
-        dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-        if (!dl) {
-                log_error("Webhooks need %s (%s) — install Debian's libcurl4", soname, dlerror());
-                return -ELIBACC;
+        r = dlopen_symbols(soname, syms, ELEMENTSOF(syms), &dl, why, sizeof(why));
+        if (r < 0) {
+                log_error("Webhooks need %s: %s — install Debian's libcurl4 (7.68 or newer)", soname, why);
+                return r;
         }
-#define SYM(name)                                                                                            \
-        do {                                                                                                 \
-                *(void **)&curl.name = dlsym(dl, "curl_" #name);                                             \
-                if (!curl.name) {                                                                            \
-                        log_error("%s has no curl_" #name ": libcurl 7.68 or newer is needed", soname);      \
-                        dlclose(dl);                                                                         \
-                        return -ELIBBAD;                                                                     \
-                }                                                                                            \
-        } while (0)
-        SYM(global_init);
-        SYM(easy_init);
-        SYM(easy_setopt);
-        SYM(easy_getinfo);
-        SYM(easy_cleanup);
-        SYM(easy_strerror);
-        SYM(multi_init);
-        SYM(multi_setopt);
-        SYM(multi_add_handle);
-        SYM(multi_remove_handle);
-        SYM(multi_socket_action);
-        SYM(multi_assign);
-        SYM(multi_info_read);
-        SYM(multi_cleanup);
-        SYM(slist_append);
-        SYM(slist_free_all);
-#undef SYM
         /* libcurl 7.84 and later make this safe while other threads run (the MQTT connect worker may); it
          * is called once, on the loop thread. */
         if (curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -4,6 +4,7 @@
 #include "daemon/util.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -279,4 +280,24 @@ void string_pool_done(struct string_pool *p)
 {
         free(p->data);
         *p = (struct string_pool){ 0 };
+}
+
+int dlopen_symbols(const char *soname, const struct dl_symbol *syms, size_t n, void **ret, char *err, size_t size)
+{
+        void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+
+        if (!dl) {
+                snprintf(err, size, "%s", dlerror());
+                return -ELIBACC;
+        }
+        for (size_t i = 0; i < n; i++) {
+                *syms[i].ptr = dlsym(dl, syms[i].name);
+                if (!*syms[i].ptr) {
+                        snprintf(err, size, "%s has no %s", soname, syms[i].name);
+                        dlclose(dl);
+                        return -ELIBBAD;
+                }
+        }
+        *ret = dl;
+        return 0;
 }

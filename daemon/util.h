@@ -132,6 +132,16 @@ char *path_join(const char *a, const char *b);
 /* Read a whole file into a NUL-terminated buffer. 0 or negative errno. */
 int read_full_file(const char *path, char **ret_data, size_t *ret_size);
 
+/* A symbol for dlopen_symbols(): its name and where its address goes. */
+struct dl_symbol {
+        const char *name;
+        void **ptr;
+};
+/* dlopen() soname (RTLD_NOW | RTLD_LOCAL: libraries that export the same names each call their own) and look
+ * up every symbol, for a library loaded only when the configuration needs it. 0 with the handle in *ret;
+ * -ELIBACC (cannot load) or -ELIBBAD (a symbol is missing) with why in err. */
+int dlopen_symbols(const char *soname, const struct dl_symbol *syms, size_t n, void **ret, char *err, size_t size);
+
 /* Many small strings in one buffer, each followed by a NUL and named by its 32-bit offset: a roster's
  * 50,000 topics or ids without a malloc each. Zero-initialise; the offsets stay valid as it grows. */
 struct string_pool {

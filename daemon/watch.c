@@ -436,7 +436,7 @@ static struct sensor_health health_of(const struct sensor_rt *s, char state_buf[
 
 static int8_t battery_percent(double v)
 {
-        return v < 0 ? -1 : v > 100 ? 100 : (int8_t)v;
+        return !(v >= 0) ? -1 : v > 100 ? 100 : (int8_t)v; /* NaN: unknown */
 }
 
 /* ---- group commit ------------------------------------------------------------------------------------------- */
@@ -702,12 +702,9 @@ static bool grow_array(void **p, size_t *alloc, size_t need, size_t size)
         return true;
 }
 
-/* How far back keep_for_store() looks for an earlier update of the same slot or state, as the engine does
- * (rules.h): the store writes them in order, each replacing the one before, so a duplicate further back costs a
- * row written twice, nothing else. */
-#define KEEP_DEDUP_WINDOW RULE_OUTPUT_DEDUP_WINDOW
-
-/* Water slots and rule state from the rules, until the group commit; a later update replaces an earlier one. */
+/* Water slots and rule state from the rules, until the group commit; a later update replaces an earlier one
+ * among the last RULE_OUTPUT_DEDUP_WINDOW, as in the engine (rules.h): the store writes them in order, each
+ * replacing the one before, so a duplicate further back costs a row written twice, nothing else. */
 static void keep_for_store(Watch *w)
 {
         for (size_t i = 0; i < w->out.n_slots; i++) {
@@ -717,7 +714,7 @@ static void keep_for_store(Watch *w)
                         .slot = (int64_t)(x->slot_wall / (SLOT_SECONDS * USEC_PER_SEC)),
                         .ml = x->litres > 0 ? llround(x->litres * 1000) : 0,
                 };
-                size_t j = w->n_slots, stop = j > KEEP_DEDUP_WINDOW ? j - KEEP_DEDUP_WINDOW : 0;
+                size_t j = w->n_slots, stop = j > RULE_OUTPUT_DEDUP_WINDOW ? j - RULE_OUTPUT_DEDUP_WINDOW : 0;
                 while (j > stop && (w->slots[j - 1].sensor_num != v.sensor_num || w->slots[j - 1].slot != v.slot))
                         j--;
                 if (j > stop)
@@ -729,7 +726,7 @@ static void keep_for_store(Watch *w)
         }
         for (size_t i = 0; i < w->out.n_states; i++) {
                 const struct rule_state_update *x = &w->out.states[i];
-                size_t j = w->n_states, stop = j > KEEP_DEDUP_WINDOW ? j - KEEP_DEDUP_WINDOW : 0;
+                size_t j = w->n_states, stop = j > RULE_OUTPUT_DEDUP_WINDOW ? j - RULE_OUTPUT_DEDUP_WINDOW : 0;
                 while (j > stop && (w->states[j - 1].kind != x->kind || w->states[j - 1].subject != x->subject ||
                                     w->states[j - 1].rule != x->rule || w->states[j - 1].key != x->key))
                         j--;
@@ -987,10 +984,9 @@ void watch_event(Watch *w, const struct sensor_event *ev)
                 e.flags |= EVENT_UNSYNCED;
         w->stats.events++;
         save_mark(w, &w->sensor_q, sensor_index(w, s), health_save(s, update_health(s, &e)));
-        if (e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value) &&
-            sensor_meter(w, s)) {
+        struct pulse_meter *pm = sensor_meter(w, s);
+        if (pm && e.type == EVENT_WATER_PULSES && !event_is_state_only(&e) && e.value > 0 && isfinite(e.value)) {
                 /* The meter's own count, like the dial on it; kept across restarts in sensor_health.counter. */
-                struct pulse_meter *pm = sensor_meter(w, s);
                 pm->counter += llround(e.value / pm->litres_per_pulse);
                 pm->dirty = true;
                 save_mark(w, &w->sensor_q, sensor_index(w, s), SAVE_SOON);
@@ -1179,8 +1175,9 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         };
         s->saved_battery = s->battery;
         state_parse(s, x->health.state);
+        /* Only a water meter counts pulses (gpio.c). */
         if (string_pool_add(&w->ids, x->id, strlen(x->id), &s->id) < 0 ||
-            ((kind == SENSOR_WATER_METER || x->counter != 0) &&
+            (kind == SENSOR_WATER_METER &&
              meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */, x->counter,
                        &s->meter) < 0)) {
                 sensor_source_done(&src);

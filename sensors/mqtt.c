@@ -26,7 +26,6 @@
 
 #include <MQTTClient.h>
 #include <dirent.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -79,41 +78,24 @@ static struct paho paho_builds[2] = {
 static const struct paho *paho_load(bool tls)
 {
         struct paho *p = &paho_builds[tls];
-        void *dl;
+#define SYM(name) { "MQTTClient_" #name, (void **)&p->name }
+        const struct dl_symbol syms[] = {
+                SYM(createWithOptions), SYM(connect),        SYM(disconnect),        SYM(destroy),
+                SYM(isConnected),       SYM(subscribeMany),  SYM(publishMessage),    SYM(waitForCompletion),
+                SYM(getPendingDeliveryTokens), SYM(receive), SYM(freeMessage),       SYM(free),
+                SYM(strerror),
+        };
+#undef SYM
+        char why[256];
 
         if (p->dl)
                 return p;
-        /* RTLD_LOCAL: both builds export the same names, and each must call its own. */
-        dl = dlopen(p->soname, RTLD_NOW | RTLD_LOCAL);
-        if (!dl) {
-                log_error("MQTT: cannot load %s (%s) — install Debian's libpaho-mqtt1.3", p->soname, dlerror());
+        /* Both builds export the same names, and each must call its own (RTLD_LOCAL). */
+        if (dlopen_symbols(p->soname, syms, ELEMENTSOF(syms), &p->dl, why, sizeof(why)) < 0) {
+                log_error("MQTT: cannot load %s: %s — install Debian's libpaho-mqtt1.3 (Paho 1.3 or newer)",
+                          p->soname, why);
                 return NULL;
         }
-#define SYM(name)                                                                                            \
-        do {                                                                                                 \
-                *(void **)&p->name = dlsym(dl, "MQTTClient_" #name);                                         \
-                if (!p->name) {                                                                              \
-                        log_error("MQTT: %s has no MQTTClient_" #name " — Paho 1.3 or newer is needed",      \
-                                  p->soname);                                                                \
-                        dlclose(dl);                                                                         \
-                        return NULL;                                                                         \
-                }                                                                                            \
-        } while (0)
-        SYM(createWithOptions);
-        SYM(connect);
-        SYM(disconnect);
-        SYM(destroy);
-        SYM(isConnected);
-        SYM(subscribeMany);
-        SYM(publishMessage);
-        SYM(waitForCompletion);
-        SYM(getPendingDeliveryTokens);
-        SYM(receive);
-        SYM(freeMessage);
-        SYM(free);
-        SYM(strerror);
-#undef SYM
-        p->dl = dl;
         return p;
 }
 

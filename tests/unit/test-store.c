@@ -89,6 +89,18 @@ static void add_story_roster(Store *s)
                          0);
 }
 
+static int64_t one(Store *s, const char *sql)
+{
+        sqlite3_stmt *q;
+        int64_t v = -1;
+
+        assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &q, NULL), SQLITE_OK);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                v = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        return v;
+}
+
 static void test_database_file_is_private_and_in_wal_mode(void **state)
 {
         struct fixture *f = *state;
@@ -106,6 +118,17 @@ static void test_database_file_is_private_and_in_wal_mode(void **state)
         assert_int_equal(sqlite3_column_int(q, 0), 1);
         sqlite3_finalize(q);
         assert_int_equal(store_schema_version(f->store), store_schema_latest());
+}
+
+/* The daemon's page cache is 512 KiB (figure 4 of docs/performance.md); shouwangctl keeps SQLite's default. */
+static void test_small_cache_is_the_daemons_only(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_(store_freep) Store *small = NULL;
+
+        assert_int_equal(one(f->store, "PRAGMA cache_size"), -2000);
+        assert_int_equal(store_open(f->path, STORE_OPEN_SMALL_CACHE, &small), 0);
+        assert_int_equal(one(small, "PRAGMA cache_size"), -512);
 }
 
 static void test_existing_world_readable_file_is_tightened(void **state)
@@ -291,17 +314,6 @@ static void test_resident_with_sensors_is_not_removed_silently(void **state)
         assert_int_equal(store_roster_delete(f->store, ROSTER_RESIDENTS, (char *[]){ "R201" }), -ENOENT);
 }
 
-static int64_t one(Store *s, const char *sql)
-{
-        sqlite3_stmt *q;
-        int64_t v = -1;
-
-        assert_int_equal(sqlite3_prepare_v2(store_db(s), sql, -1, &q, NULL), SQLITE_OK);
-        if (sqlite3_step(q) == SQLITE_ROW)
-                v = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-        return v;
-}
 
 static void exec(Store *s, const char *sql)
 {
@@ -470,6 +482,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_sensor_health_is_stored, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_roster_version_moves_with_the_roster_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_audit_is_written, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_small_cache_is_the_daemons_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sensor_numbers_are_never_reused_and_state_goes_with_its_owner,
                                                 setup, teardown),
         };
