@@ -282,6 +282,128 @@ void string_pool_done(struct string_pool *p)
         *p = (struct string_pool){ 0 };
 }
 
+uint32_t hash_bytes(const char *s, size_t n)
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char)s[i];
+                h *= 0x100000001b3ULL;
+        }
+        return (uint32_t)(h ^ (h >> 32));
+}
+
+void hash_slot_put(uint32_t *index, size_t size, uint32_t hash, uint32_t number)
+{
+        size_t mask = size - 1, i;
+
+        for (i = (size_t)hash & mask; index[i] != 0; i = (i + 1) & mask)
+                ;
+        index[i] = HASH_SLOT_TAG(hash) | (number + 1);
+}
+
+int name_table_reserve(struct name_table *t, size_t n)
+{
+        if (n >= HASH_SLOT_MASK)
+                return -E2BIG;
+        if (n > t->alloc) {
+                uint32_t *no = realloc(t->offsets, n * sizeof(*no));
+                if (!no)
+                        return -ENOMEM;
+                t->offsets = no;
+                t->alloc = n;
+        }
+        /* Load factor at most 1/2: linear probing stays short. */
+        if (n * 2 > t->index_size) {
+                size_t ns = t->index_size ? t->index_size : 64;
+                uint32_t *ni;
+                while (ns < n * 2)
+                        ns *= 2;
+                ni = calloc(ns, sizeof(*ni));
+                if (!ni)
+                        return -ENOMEM;
+                for (size_t i = 0; i < t->n; i++) {
+                        const char *name = name_table_get(t, i);
+                        hash_slot_put(ni, ns, hash_bytes(name, strlen(name)), (uint32_t)i);
+                }
+                free(t->index);
+                t->index = ni;
+                t->index_size = ns;
+        }
+        return 0;
+}
+
+static int name_table_lookup(const struct name_table *t, const char *name, size_t len, uint32_t hash)
+{
+        size_t mask;
+
+        if (t->index_size == 0)
+                return -ENOENT;
+        mask = t->index_size - 1;
+        for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
+                uint32_t slot = t->index[i];
+                if (slot == 0)
+                        return -ENOENT;
+                if (HASH_SLOT_TAG(slot) != HASH_SLOT_TAG(hash))
+                        continue;
+                const char *s = name_table_get(t, (slot & HASH_SLOT_MASK) - 1);
+                if (memcmp(s, name, len) == 0 && s[len] == '\0')
+                        return (int)(slot & HASH_SLOT_MASK) - 1;
+        }
+}
+
+int name_table_find(const struct name_table *t, const char *name)
+{
+        size_t len;
+
+        if (!name)
+                return -ENOENT;
+        len = strlen(name);
+        return name_table_lookup(t, name, len, hash_bytes(name, len));
+}
+
+int name_table_add(struct name_table *t, const char *name)
+{
+        size_t len = strlen(name);
+        uint32_t hash = hash_bytes(name, len), off;
+        int i = name_table_lookup(t, name, len, hash), r;
+
+        if (i >= 0)
+                return i;
+        /* reserve() keeps the index at least twice the room for numbers. */
+        if (t->n == t->alloc) {
+                r = name_table_reserve(t, t->alloc ? t->alloc * 2 : 16);
+                if (r < 0)
+                        return r;
+        }
+        r = string_pool_add(&t->pool, name, len, &off);
+        if (r < 0)
+                return r;
+        t->offsets[t->n] = off;
+        hash_slot_put(t->index, t->index_size, hash, (uint32_t)t->n);
+        return (int)t->n++;
+}
+
+void name_table_shrink(struct name_table *t)
+{
+        string_pool_shrink(&t->pool);
+        if (t->n > 0 && t->n < t->alloc) {
+                uint32_t *no = realloc(t->offsets, t->n * sizeof(*no));
+                if (no) {
+                        t->offsets = no;
+                        t->alloc = t->n;
+                }
+        }
+}
+
+void name_table_done(struct name_table *t)
+{
+        string_pool_done(&t->pool);
+        free(t->offsets);
+        free(t->index);
+        *t = (struct name_table){ 0 };
+}
+
 int dlopen_symbols(const char *soname, const struct dl_symbol *syms, size_t n, void **ret, char *err, size_t size)
 {
         void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);

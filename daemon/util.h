@@ -158,6 +158,46 @@ static inline const char *string_pool_get(const struct string_pool *p, uint32_t 
 void string_pool_shrink(struct string_pool *p);
 void string_pool_done(struct string_pool *p);
 
+/* FNV-1a over n bytes, folded to 32 bits: the hash of the topic map and the name table. No secret seed: only
+ * the roster inserts keys, so hostile input can make lookups miss but not lengthen probe chains. */
+uint32_t hash_bytes(const char *s, size_t n);
+
+/* The slots of an open-addressing index (a power of two of them, linear probing, 0 empty): an entry's number
+ * + 1 in the low 24 bits and 8 bits of its hash above, so a probe that meets another key moves on without
+ * reading that key (a cache miss each in a roster of 50,000). */
+#define HASH_SLOT_BITS 24
+#define HASH_SLOT_MASK ((UINT32_C(1) << HASH_SLOT_BITS) - 1)
+#define HASH_SLOT_TAG(hash) ((uint32_t)(hash) & ~HASH_SLOT_MASK)
+/* Put number (< HASH_SLOT_MASK) in the first free slot for hash. */
+void hash_slot_put(uint32_t *index, size_t size, uint32_t hash, uint32_t number);
+
+/*
+ * Names numbered 0, 1, 2… in the order added (a resident's id is its index in the rules engine), found by an
+ * open-addressing index. The names live in one string pool and the index slots are 4 bytes: 10,000 ids cost
+ * ~240 KB where hsearch_r() and a strdup() each cost ~900 KB (docs/performance.md, figure 4).
+ * Zero-initialise.
+ */
+struct name_table {
+        struct string_pool pool;
+        uint32_t *offsets;  /* per number: its name's offset in the pool */
+        size_t n, alloc;
+        uint32_t *index;    /* per slot: 8 bits of the hash above (number + 1); 0: empty */
+        size_t index_size;  /* a power of two, at least twice n */
+};
+/* Room for n names without growing on the way. 0 or -ENOMEM. */
+int name_table_reserve(struct name_table *t, size_t n);
+/* The number of name, or -ENOENT. */
+int name_table_find(const struct name_table *t, const char *name);
+/* The number of name, added when new. -ENOMEM, or -E2BIG past 16 million names. */
+int name_table_add(struct name_table *t, const char *name);
+static inline const char *name_table_get(const struct name_table *t, size_t i)
+{
+        return string_pool_get(&t->pool, t->offsets[i]);
+}
+/* Give back the room not used. */
+void name_table_shrink(struct name_table *t);
+void name_table_done(struct name_table *t);
+
 /* Exit codes shared by shouwangd and shouwangctl (documented in the man pages). */
 enum {
         EXIT_OK = 0,

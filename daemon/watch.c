@@ -5,7 +5,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <search.h>
 
 #include "daemon/log.h"
 #include "sensors/gpio.h"
@@ -76,13 +75,6 @@ struct save_queue {
         size_t n, n_soon, alloc_soon, n_later, alloc_later;
 };
 
-struct name_index {
-        char **names;
-        size_t n, alloc;
-        struct hsearch_data table;
-        bool table_ready;
-};
-
 struct Watch {
         sd_event *event;
         Store *store;
@@ -99,8 +91,9 @@ struct Watch {
         uint32_t *by_num; /* sensor number → index + 1 */
         size_t by_num_size;
 
-        struct name_index residents, buildings;
-        char **resident_names, **resident_flats;
+        struct name_table residents, buildings; /* ids, numbered as in the rules engine */
+        struct string_pool resident_text;      /* residents' names and flats, for the alert's text */
+        uint32_t *resident_name, *resident_flat; /* offsets in resident_text */
         int *resident_building;
         usec_t *last_activity;
         usec_t *saved_activity; /* as the store has it; 0: nothing */
@@ -130,62 +123,20 @@ struct Watch {
 };
 
 
-/* ---- name → index ------------------------------------------------------------------------------------------- */
+/* A list that grew for a rare crowd — every resident's morning judged at a start, a burst of messages — is
+ * given back once it is empty, so its peak does not stay our size (~1.5 MB with 10,000 residents); the lists of
+ * ordinary work stay under this and keep their room. */
+#define SCRATCH_KEEP 1024
 
-static void name_index_done(struct name_index *x)
+static void drop_if_big(void *p, size_t *alloc)
 {
-        if (x->table_ready)
-                hdestroy_r(&x->table);
-        for (size_t i = 0; i < x->n; i++)
-                free(x->names[i]);
-        free(x->names);
-        *x = (struct name_index){ 0 };
-}
+        void **q = p;
 
-static int name_index_init(struct name_index *x, size_t expected)
-{
-        memset(&x->table, 0, sizeof(x->table));
-        if (!hcreate_r(expected * 2 + 64, &x->table))
-                return -ENOMEM;
-        x->table_ready = true;
-        return 0;
-}
-
-static int name_index_find(struct name_index *x, const char *name)
-{
-        ENTRY q = { .key = (char *)name }, *found = NULL;
-
-        if (!name || !x->table_ready || !hsearch_r(q, FIND, &found, &x->table) || !found)
-                return -ENOENT;
-        return (int)(intptr_t)found->data;
-}
-
-/* Add if new; the index equals the position, which equals the rules engine's index when added in step. */
-static int name_index_add(struct name_index *x, const char *name)
-{
-        ENTRY q, *found = NULL;
-        int i = name_index_find(x, name);
-
-        if (i >= 0)
-                return i;
-        if (x->n == x->alloc) {
-                size_t na = x->alloc ? x->alloc * 2 : 64;
-                char **nn = realloc(x->names, na * sizeof(char *));
-                if (!nn)
-                        return -ENOMEM;
-                x->names = nn;
-                x->alloc = na;
+        if (*alloc > SCRATCH_KEEP) {
+                free(*q);
+                *q = NULL;
+                *alloc = 0;
         }
-        x->names[x->n] = strdup(name);
-        if (!x->names[x->n])
-                return -ENOMEM;
-        q.key = x->names[x->n];
-        q.data = (void *)(intptr_t)x->n;
-        if (!hsearch_r(q, ENTER, &found, &x->table)) {
-                free(x->names[x->n]);
-                return -ENOMEM;
-        }
-        return (int)x->n++;
 }
 
 /* ---- rows waiting for a write ---------------------------------------------------------------------------------- */
@@ -270,8 +221,8 @@ static void on_resolved(Alerts *a, const char *resident_id, const char *building
 {
         Watch *w = userdata;
         struct rules_clock now = clock_now(w);
-        int res = resident_id ? name_index_find(&w->residents, resident_id) : -1;
-        int b = building_id ? name_index_find(&w->buildings, building_id) : -1;
+        int res = resident_id ? name_table_find(&w->residents, resident_id) : -1;
+        int b = building_id ? name_table_find(&w->buildings, building_id) : -1;
         int id = rule_id_from_string(rule);
 
         if (!w->rules || id < 0 || (resident_id && res < 0))
@@ -319,16 +270,13 @@ static void free_roster(Watch *w)
         free(w->by_num);
         w->by_num = NULL;
         w->by_num_size = 0;
-        for (size_t i = 0; i < w->residents.n; i++) {
-                free(w->resident_names[i]);
-                free(w->resident_flats[i]);
-        }
-        free(w->resident_names);
-        free(w->resident_flats);
+        string_pool_done(&w->resident_text);
+        free(w->resident_name);
+        free(w->resident_flat);
         free(w->resident_building);
         free(w->last_activity);
         free(w->saved_activity);
-        w->resident_names = w->resident_flats = NULL;
+        w->resident_name = w->resident_flat = NULL;
         w->resident_building = NULL;
         w->last_activity = NULL;
         w->saved_activity = NULL;
@@ -337,8 +285,8 @@ static void free_roster(Watch *w)
         w->refresh_due = 0;
         if (w->refresh_timer)
                 (void)sd_event_source_set_enabled(w->refresh_timer, SD_EVENT_OFF);
-        name_index_done(&w->residents);
-        name_index_done(&w->buildings);
+        name_table_done(&w->residents);
+        name_table_done(&w->buildings);
         watch_topics_free(w->topics);
         w->topics = NULL;
         for (size_t i = 0; i < w->n_subs; i++)
@@ -388,6 +336,16 @@ static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
 static const char *sensor_id(const Watch *w, const struct sensor_rt *s)
 {
         return string_pool_get(&w->ids, s->id);
+}
+
+static const char *resident_id(const Watch *w, size_t i)
+{
+        return name_table_get(&w->residents, i);
+}
+
+static const char *building_id(const Watch *w, size_t i)
+{
+        return name_table_get(&w->buildings, i);
 }
 
 static struct pulse_meter *sensor_meter(Watch *w, const struct sensor_rt *s)
@@ -449,9 +407,9 @@ static char *state_subject(Watch *w, const struct rule_state_update *u)
 
         switch (u->kind) {
         case RULE_STATE_RESIDENT:
-                return u->subject < w->residents.n ? strdup(w->residents.names[u->subject]) : NULL;
+                return u->subject < w->residents.n ? strdup(resident_id(w, u->subject)) : NULL;
         case RULE_STATE_BUILDING:
-                if (u->subject >= w->buildings.n || asprintf(&t, "building:%s", w->buildings.names[u->subject]) < 0)
+                if (u->subject >= w->buildings.n || asprintf(&t, "building:%s", building_id(w, u->subject)) < 0)
                         return NULL;
                 return t;
         case RULE_STATE_SENSOR:
@@ -544,7 +502,7 @@ static int group_commit(Watch *w, bool all)
                         c[g.n_counters++] = (struct store_counter){ .sensor_num = x->num, .counter = pm->counter };
         }
         for (size_t k = 0; k < n_ri; k++)
-                a[g.n_activity++] = (struct store_activity){ .resident_id = w->residents.names[ri[k]],
+                a[g.n_activity++] = (struct store_activity){ .resident_id = resident_id(w, ri[k]),
                                                              .at = w->last_activity[ri[k]] };
         for (size_t i = 0; i < w->n_states; i++) {
                 const struct rule_state_update *x = &w->states[i];
@@ -586,6 +544,9 @@ static int group_commit(Watch *w, bool all)
                         pm->dirty = false;
         }
         w->n_pending = w->n_slots = w->n_states = 0;
+        drop_if_big(&w->pending, &w->alloc_pending);
+        drop_if_big(&w->slots, &w->alloc_slots);
+        drop_if_big(&w->states, &w->alloc_states);
         return r;
 }
 
@@ -741,6 +702,9 @@ static void keep_for_store(Watch *w)
                 arm_commit(w);
         w->out.n_slots = 0;
         w->out.n_states = 0;
+        drop_if_big(&w->out.d, &w->out.alloc);
+        drop_if_big(&w->out.slots, &w->out.alloc_slots);
+        drop_if_big(&w->out.states, &w->out.alloc_states);
 }
 
 static void handle_decisions(Watch *w)
@@ -750,10 +714,10 @@ static void handle_decisions(Watch *w)
         for (size_t i = 0; i < w->out.n; i++) {
                 const struct rule_decision *d = &w->out.d[i];
                 const char *resident = d->resident >= 0 && (size_t)d->resident < w->residents.n
-                                               ? w->residents.names[d->resident]
+                                               ? resident_id(w, d->resident)
                                                : NULL;
                 const char *building = d->building >= 0 && (size_t)d->building < w->buildings.n
-                                               ? w->buildings.names[d->building]
+                                               ? building_id(w, d->building)
                                                : NULL;
                 struct sensor_rt *s = d->sensor >= 0 ? sensor_by_num(w, (uint32_t)d->sensor) : NULL;
                 const char *rule = rule_id_to_string(d->rule);
@@ -770,9 +734,11 @@ static void handle_decisions(Watch *w)
 
                 _cleanup_free_ char *params = params_json(&d->params), *text = NULL;
                 if (w->st.render_text)
-                        text = w->st.render_text(d, resident ? w->resident_names[d->resident] : NULL, building,
-                                                 resident ? w->resident_flats[d->resident] : NULL,
-                                                 w->st.render_userdata);
+                        text = w->st.render_text(
+                                d, resident ? string_pool_get(&w->resident_text, w->resident_name[d->resident]) : NULL,
+                                building,
+                                resident ? string_pool_get(&w->resident_text, w->resident_flat[d->resident]) : NULL,
+                                w->st.render_userdata);
                 struct alert_request req = {
                         .rule = rule,
                         .severity = severity_to_string(d->severity),
@@ -1083,10 +1049,10 @@ static int load_resident(char *const *v, void *userdata)
         Watch *w = c->w;
         int b, i;
 
-        b = name_index_add(&w->buildings, v[2]);
+        b = name_table_add(&w->buildings, v[2]);
         if (b < 0 || rules_add_building(w->rules, v[2]) != b)
                 return -ENOMEM;
-        i = name_index_add(&w->residents, v[0]);
+        i = name_table_add(&w->residents, v[0]);
         if (i < 0)
                 return i;
         struct rules_resident res = { .id = v[0], .building = b, .lives_alone = streq(v[4], "1") };
@@ -1113,10 +1079,9 @@ static int load_resident(char *const *v, void *userdata)
                 res.settings = &own;
         if (rules_add_resident(w->rules, &res) != i)
                 return -EINVAL;
-        w->resident_names[i] = strdup(v[1]);
-        w->resident_flats[i] = strdup(v[3]);
         w->resident_building[i] = b;
-        if (!w->resident_names[i] || !w->resident_flats[i])
+        if (string_pool_add(&w->resident_text, v[1], strlen(v[1]), &w->resident_name[i]) < 0 ||
+            string_pool_add(&w->resident_text, v[3], strlen(v[3]), &w->resident_flat[i]) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -1183,9 +1148,9 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
                 sensor_source_done(&src);
                 return -ENOMEM;
         }
-        r = isempty(x->resident_id) ? -1 : name_index_find(&w->residents, x->resident_id);
+        r = isempty(x->resident_id) ? -1 : name_table_find(&w->residents, x->resident_id);
         s->resident = r < 0 ? -1 : r;
-        s->building = name_index_add(&w->buildings, x->building_id);
+        s->building = name_table_add(&w->buildings, x->building_id);
         /* The engine keeps buildings in the same order and returns a known id's index again. */
         if (s->building < 0 || rules_add_building(w->rules, x->building_id) != s->building) {
                 sensor_source_done(&src);
@@ -1211,7 +1176,7 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
 static int load_away(const struct away_period *a, void *userdata)
 {
         struct load_ctx *c = userdata;
-        int i = name_index_find(&c->w->residents, a->resident_id);
+        int i = name_table_find(&c->w->residents, a->resident_id);
         return i < 0 ? 0 : rules_add_away(c->w->rules, i, a->starts_at, a->ends_at);
 }
 
@@ -1219,7 +1184,7 @@ static int restore_activity(const char *resident_id, usec_t at, void *userdata)
 {
         struct load_ctx *c = userdata;
         Watch *w = c->w;
-        int i = name_index_find(&w->residents, resident_id);
+        int i = name_table_find(&w->residents, resident_id);
         struct rules_clock now = clock_now(w);
 
         if (i < 0)
@@ -1232,8 +1197,8 @@ static int restore_open_alert(const char *resident_id, const char *building_id, 
                               const char *severity, void *userdata)
 {
         struct load_ctx *c = userdata;
-        int res = resident_id ? name_index_find(&c->w->residents, resident_id) : -1;
-        int b = building_id ? name_index_find(&c->w->buildings, building_id) : -1;
+        int res = resident_id ? name_table_find(&c->w->residents, resident_id) : -1;
+        int b = building_id ? name_table_find(&c->w->buildings, building_id) : -1;
         int id = rule_id_from_string(rule), sev = severity_from_string(severity);
 
         if (id < 0 || (resident_id && res < 0))
@@ -1310,13 +1275,13 @@ static int restore_state(const struct store_rule_state *x, void *userdata)
                 kind = RULE_STATE_SENSOR;
                 subject = (uint32_t)n;
         } else if ((p = startswith(x->subject, "building:"))) {
-                i = name_index_find(&w->buildings, p);
+                i = name_table_find(&w->buildings, p);
                 if (i < 0)
                         return 0;
                 kind = RULE_STATE_BUILDING;
                 subject = (uint32_t)i;
         } else {
-                i = name_index_find(&w->residents, x->subject);
+                i = name_table_find(&w->residents, x->subject);
                 if (i < 0)
                         return 0;
                 kind = RULE_STATE_RESIDENT;
@@ -1351,20 +1316,20 @@ int watch_load(Watch *w)
 
         w->rules = rules_new(&w->rules_defaults);
         w->sensors = calloc(n_sens + 1, sizeof(*w->sensors));
-        w->resident_names = calloc((size_t)n_res + 1, sizeof(char *));
-        w->resident_flats = calloc((size_t)n_res + 1, sizeof(char *));
+        w->resident_name = calloc((size_t)n_res + 1, sizeof(uint32_t));
+        w->resident_flat = calloc((size_t)n_res + 1, sizeof(uint32_t));
         w->resident_building = calloc((size_t)n_res + 1, sizeof(int));
         w->last_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
         w->saved_activity = calloc((size_t)n_res + 1, sizeof(usec_t));
         if (w->rules && rules_reserve(w->rules, (size_t)n_res, (size_t)n_res / 8 + 16, n_sens) < 0)
                 return log_oom();
-        if (!w->rules || !w->sensors || !w->resident_names || !w->resident_flats || !w->resident_building ||
+        if (!w->rules || !w->sensors || !w->resident_name || !w->resident_flat || !w->resident_building ||
             !w->last_activity || !w->saved_activity || save_queue_init(&w->sensor_q, n_sens) < 0 ||
             save_queue_init(&w->resident_q, (size_t)n_res) < 0)
                 return log_oom();
-        r = name_index_init(&w->residents, (size_t)n_res);
+        r = name_table_reserve(&w->residents, (size_t)n_res);
         if (r >= 0)
-                r = name_index_init(&w->buildings, (size_t)n_res / 8 + 16);
+                r = name_table_reserve(&w->buildings, (size_t)n_res / 8 + 16);
         if (r >= 0)
                 r = watch_topics_new(n_sens, &w->topics);
         if (r >= 0)
@@ -1412,8 +1377,19 @@ int watch_load(Watch *w)
                 log_error_errno(r, "Cannot restore water use and rule state, the rules start afresh: %s",
                                 store_error(w->store));
 
-        /* The id pool grew by doubling: give back what the roster did not use. */
+        /* The pools grew by doubling: give back what the roster did not use. */
         string_pool_shrink(&w->ids);
+        string_pool_shrink(&w->resident_text);
+        name_table_shrink(&w->residents);
+        name_table_shrink(&w->buildings);
+        if (w->n_sensors > 0 && w->sensors[w->n_sensors - 1].num + 1 < w->by_num_size) {
+                /* Read in the order of their numbers: the last is the highest. */
+                uint32_t *nb = realloc(w->by_num, (w->sensors[w->n_sensors - 1].num + 1) * sizeof(*nb));
+                if (nb) {
+                        w->by_num = nb;
+                        w->by_num_size = w->sensors[w->n_sensors - 1].num + 1;
+                }
+        }
         r = watch_topics_finish(w->topics, &w->subs, &w->n_subs);
         if (r < 0)
                 return log_oom();

@@ -8,7 +8,7 @@
  * offsets, so an entry is 16 bytes and a roster of 50,000 sensors builds with
  * a few dozen allocations (docs/performance.md, figure 4).
  *
- * The hash is FNV-1a without a secret seed. That is fine here: only the roster
+ * The hash is hash_bytes() (util.c), FNV-1a without a secret seed. That is fine here: only the roster
  * inserts keys, so a sender of hostile topics can make lookups miss but cannot
  * lengthen the probe chains.
  */
@@ -32,7 +32,7 @@ struct topic_entry {
 struct TopicMap {
         struct topic_entry *entries; /* in the order first added */
         size_t n_entries, n_alloc;
-        uint32_t *index;   /* TAG(hash) | (entry number + 1); 0 is an empty slot */
+        uint32_t *index;   /* HASH_SLOT_TAG(hash) | (entry number + 1); 0 is an empty slot */
         size_t index_size; /* a power of two, at least twice n_entries */
         size_t n_sensors;
         struct string_pool pool; /* the topics */
@@ -40,24 +40,9 @@ struct TopicMap {
         size_t scratch_size;
 };
 
-/* An index slot holds the entry number + 1 in its low 24 bits and 8 bits of the topic's hash above them, so a
- * probe that meets another topic moves on without reading that entry or its string (each a cache miss in a map of
- * 50,000: 13 % of the start-up time of the 10k/50k roster before). */
-#define SLOT_BITS 24
-#define SLOT_MASK ((UINT32_C(1) << SLOT_BITS) - 1)
-#define ENTRIES_MAX (SLOT_MASK - 1)
-#define TAG(hash) ((uint32_t)(hash) & ~SLOT_MASK)
-
-static uint32_t hash_topic(const char *s, size_t n)
-{
-        uint64_t h = 0xcbf29ce484222325ULL;
-
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char)s[i];
-                h *= 0x100000001b3ULL;
-        }
-        return (uint32_t)(h ^ (h >> 32));
-}
+/* The index: hash_slot_put()'s slots (daemon/util.h) over the entries' numbers; each probe that meets another
+ * topic moves on without reading its entry or string (13 % of the start-up time of the 10k/50k roster before). */
+#define ENTRIES_MAX (HASH_SLOT_MASK - 1)
 
 static const char *entry_topic(const TopicMap *m, const struct topic_entry *e)
 {
@@ -104,30 +89,20 @@ static struct topic_entry *find(const TopicMap *m, const char *topic, size_t len
         if (m->index_size == 0 || len > TOPIC_MAP_TOPIC_MAX)
                 return NULL;
         mask = m->index_size - 1;
-        hash = hash_topic(topic, len);
-        tag = TAG(hash);
+        hash = hash_bytes(topic, len);
+        tag = HASH_SLOT_TAG(hash);
         for (i = (size_t)hash & mask;; i = (i + 1) & mask) {
                 uint32_t slot = m->index[i];
                 struct topic_entry *e;
 
                 if (slot == 0)
                         return NULL;
-                if (TAG(slot) != tag)
+                if (HASH_SLOT_TAG(slot) != tag)
                         continue;
-                e = &m->entries[(slot & SLOT_MASK) - 1];
+                e = &m->entries[(slot & HASH_SLOT_MASK) - 1];
                 if (e->len == len && memcmp(entry_topic(m, e), topic, len) == 0)
                         return e;
         }
-}
-
-/* entry: its number + 1 */
-static void index_put(uint32_t *index, size_t size, uint32_t hash, uint32_t entry)
-{
-        size_t mask = size - 1, i;
-
-        for (i = (size_t)hash & mask; index[i] != 0; i = (i + 1) & mask)
-                ;
-        index[i] = TAG(hash) | entry;
 }
 
 /* Room for `want` entries in the array and in the index, without rehashing on the way. */
@@ -155,7 +130,7 @@ static int reserve(TopicMap *m, size_t want)
                         return -ENOMEM;
                 for (size_t i = 0; i < m->n_entries; i++) {
                         const struct topic_entry *e = &m->entries[i];
-                        index_put(ni, ns, hash_topic(entry_topic(m, e), e->len), (uint32_t)i + 1);
+                        hash_slot_put(ni, ns, hash_bytes(entry_topic(m, e), e->len), (uint32_t)i);
                 }
                 free(m->index);
                 m->index = ni;
@@ -271,7 +246,7 @@ static int add_one(TopicMap *m, const char *topic, size_t len, uint32_t sensor, 
                 e = &m->entries[m->n_entries];
                 *e = (struct topic_entry){ .topic = off, .len = (uint16_t)len };
                 m->n_entries++;
-                index_put(m->index, m->index_size, hash_topic(topic, len), (uint32_t)m->n_entries);
+                hash_slot_put(m->index, m->index_size, hash_bytes(topic, len), (uint32_t)m->n_entries - 1);
         }
         r = entry_append(e, &s);
         if (r < 0)
