@@ -284,12 +284,21 @@ void string_pool_done(struct string_pool *p)
 
 uint32_t hash_bytes(const char *s, size_t n)
 {
-        uint64_t h = 0xcbf29ce484222325ULL;
+        uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
 
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char)s[i];
-                h *= 0x100000001b3ULL;
+        /* Eight bytes at a time, each block multiplied in; then splitmix64's finaliser, so the low bits (the
+         * slot) and the high bits (the tag) both depend on every byte. */
+        for (; n >= 8; s += 8, n -= 8) {
+                memcpy(&w, s, 8);
+                h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+                h ^= h >> 31;
         }
+        w = 0;
+        memcpy(&w, s, n);
+        h ^= w;
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+        h ^= h >> 31;
         return (uint32_t)(h ^ (h >> 32));
 }
 

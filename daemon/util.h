@@ -158,8 +158,9 @@ static inline const char *string_pool_get(const struct string_pool *p, uint32_t 
 void string_pool_shrink(struct string_pool *p);
 void string_pool_done(struct string_pool *p);
 
-/* FNV-1a over n bytes, folded to 32 bits: the hash of the topic map and the name table. No secret seed: only
- * the roster inserts keys, so hostile input can make lookups miss but not lengthen probe chains. */
+/* A 32-bit hash of n bytes (eight at a time, mixed by multiplication): the hash of the topic map and the name
+ * table, not stored anywhere. No secret seed: only the roster inserts keys, so hostile input can make lookups
+ * miss but not lengthen probe chains. */
 uint32_t hash_bytes(const char *s, size_t n);
 
 /* The slots of an open-addressing index (a power of two of them, linear probing, 0 empty): an entry's number

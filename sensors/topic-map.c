@@ -8,7 +8,7 @@
  * offsets, so an entry is 16 bytes and a roster of 50,000 sensors builds with
  * a few dozen allocations (docs/performance.md, figure 4).
  *
- * The hash is hash_bytes() (util.c), FNV-1a without a secret seed. That is fine here: only the roster
+ * The hash is hash_bytes() (util.c), without a secret seed. That is fine here: only the roster
  * inserts keys, so a sender of hostile topics can make lookups miss but cannot
  * lengthen the probe chains.
  */
@@ -365,12 +365,12 @@ int topic_map_lookup(TopicMap *m, const char *topic, const struct topic_sensor *
 static const char *virtual_availability(const TopicMap *m, size_t i, char *buf, size_t size)
 {
         struct topic_entry *e = &m->entries[i];
-        int n;
 
-        if (!entry_derives_availability(m, e))
+        if (!entry_derives_availability(m, e) || (size_t)e->len + sizeof(AVAILABILITY) > size)
                 return NULL;
-        n = snprintf(buf, size, "%s" AVAILABILITY, entry_topic(m, e));
-        if (n < 0 || (size_t)n >= size || find(m, buf, (size_t)n))
+        memcpy(buf, entry_topic(m, e), e->len);
+        memcpy(buf + e->len, AVAILABILITY, sizeof(AVAILABILITY));
+        if (find(m, buf, (size_t)e->len + AVAILABILITY_LEN))
                 return NULL;
         return buf;
 }
@@ -428,17 +428,11 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
 {
         _cleanup_free_ struct prefix_ref *refs = NULL;
         _cleanup_free_ ssize_t *group = NULL; /* per entry: ref index of its group's first member, or -1 */
-        _cleanup_free_ bool *done = NULL, *virt = NULL;
+        _cleanup_free_ bool *done = NULL;
         char buf[TOPIC_MAP_TOPIC_MAX + sizeof(AVAILABILITY)];
         size_t n = m ? m->n_entries : 0, n_out = 0;
         char **out;
 
-        /* Which entries stand for an availability topic too: each such is two topics to subscribe. */
-        virt = calloc(n ? n : 1, sizeof(*virt));
-        if (!virt)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                virt[i] = virtual_availability(m, i, buf, sizeof(buf)) != NULL;
         out = calloc(2 * n + 1, sizeof(char *));
         if (!out)
                 return -ENOMEM;
@@ -462,11 +456,16 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                 }
                 qsort(refs, n, sizeof(*refs), prefix_cmp);
                 for (size_t i = 0, j; i < n; i = j) {
-                        size_t topics = 0;
+                        size_t topics;
                         for (j = i; j < n && refs[j].len == refs[i].len &&
                                     memcmp(refs[j].topic, refs[i].topic, refs[i].len) == 0;
                              j++)
-                                topics += 1 + virt[refs[j].entry];
+                                ;
+                        /* An entry that stands for an availability topic too is two topics to subscribe; that
+                         * look-up is needed only when the entries alone do not make the group. */
+                        topics = j - i;
+                        for (size_t k = i; k < j && topics < group_min; k++)
+                                topics += virtual_availability(m, refs[k].entry, buf, sizeof(buf)) != NULL;
                         /* "$SYS/…" must be named exactly; an empty first level ("/x") is odd enough
                          * to leave alone. */
                         if (topics >= group_min && refs[i].len > 0 && refs[i].topic[0] != '$')
@@ -488,7 +487,7 @@ int topic_map_subscriptions(const TopicMap *m, size_t group_min, char ***ret_fil
                                 f = NULL;
                 } else {
                         f = strdup(t);
-                        if (f && virt[i] && asprintf(&a, "%s" AVAILABILITY, t) < 0) {
+                        if (f && virtual_availability(m, i, buf, sizeof(buf)) && !(a = strdup(buf))) {
                                 free(f);
                                 f = NULL;
                         }
