@@ -21,28 +21,27 @@
 #define SLOT_SECONDS 1800
 
 /*
- * A sensor as the loop keeps it: 64 bytes, and nothing allocated per sensor (a street's gateway holds 50,000,
+ * A sensor as the loop keeps it: 40 bytes, and nothing allocated per sensor (a street's gateway holds 50,000,
  * docs/performance.md figure 4). Its health is what sensor_health says, with the state as a type and a value
  * rather than the "type=value" text the store keeps.
  */
 struct sensor_rt {
         usec_t last_seen;       /* 0: never */
         usec_t available_since;
-        usec_t saved_seen;      /* last_seen as the store has it; 0: not yet */
         double state_value;     /* the last normalised value of state_type, e.g. leak 1, contact 0 */
         uint32_t num;
         uint32_t id;            /* its id's offset in Watch.ids */
-        int32_t resident;       /* rules index, -1 for a common area */
-        int32_t building;
-        uint32_t meter;         /* a water meter's index in Watch.meters + 1; 0: not a meter */
+        uint16_t meter;         /* a water meter's index in Watch.meters + 1; 0: not a meter */
         int8_t battery;         /* percent, -1 unknown */
         int8_t saved_battery;   /* battery as the store has it; -1: unknown */
         int8_t available;       /* 1 online, 0 offline, -1 unknown */
         uint8_t kind;           /* enum sensor_kind */
         uint8_t state_type;     /* enum event_type of the state; STATE_NONE: no state known */
-        bool wired;
+        bool wired : 1;
+        bool seen_saved : 1;    /* the store has a last_seen for it (a first message is written soon) */
 };
-_Static_assert(sizeof(struct sensor_rt) == 64, "struct sensor_rt grew: 50,000 of these are the gateway's memory");
+_Static_assert(sizeof(struct sensor_rt) == 40, "struct sensor_rt grew: 50,000 of these are the gateway's memory");
+#define METERS_MAX UINT16_MAX
 #define STATE_NONE UINT8_MAX
 #define STATE_TEXT_MAX 48 /* "water_total=123456.789012345" */
 
@@ -528,7 +527,7 @@ static int group_commit(Watch *w, bool all)
         else {
                 for (size_t k = 0; k < n_si; k++) {
                         struct sensor_rt *x = &w->sensors[si[k]];
-                        x->saved_seen = x->last_seen;
+                        x->seen_saved = x->last_seen != 0;
                         x->saved_battery = x->battery;
                 }
                 for (size_t k = 0; k < n_ri; k++)
@@ -827,7 +826,7 @@ static enum save health_save(const struct sensor_rt *s, bool changed)
         bool low = s->battery >= 0 && s->battery < SENSOR_BATTERY_LOW_PERCENT;
         bool was_low = s->saved_battery >= 0 && s->saved_battery < SENSOR_BATTERY_LOW_PERCENT;
 
-        if (changed || !s->saved_seen || (s->saved_battery < 0 && s->battery >= 0) || low != was_low)
+        if (changed || !s->seen_saved || (s->saved_battery < 0 && s->battery >= 0) || low != was_low)
                 return SAVE_SOON;
         return SAVE_LATER;
 }
@@ -1087,12 +1086,14 @@ static int load_resident(char *const *v, void *userdata)
 }
 
 /* A water meter's pulse count; *ret its index + 1. */
-static int meter_add(Watch *w, double litres_per_pulse, int64_t counter, uint32_t *ret)
+static int meter_add(Watch *w, double litres_per_pulse, int64_t counter, uint16_t *ret)
 {
+        if (w->n_meters >= METERS_MAX)
+                return -E2BIG;
         if (!grow_array((void **)&w->meters, &w->alloc_meters, w->n_meters + 1, sizeof(*w->meters)))
                 return -ENOMEM;
         w->meters[w->n_meters] = (struct pulse_meter){ .litres_per_pulse = litres_per_pulse, .counter = counter };
-        *ret = (uint32_t)++w->n_meters;
+        *ret = (uint16_t)++w->n_meters;
         return 0;
 }
 
@@ -1136,27 +1137,28 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
                 .battery = battery_percent(x->health.battery),
                 .available = x->health.available > 0 ? 1 : x->health.available == 0 ? 0 : -1,
                 .available_since = x->health.available_since,
-                .saved_seen = x->health.last_seen,
+                .seen_saved = x->health.last_seen != 0,
         };
         s->saved_battery = s->battery;
         state_parse(s, x->health.state);
+        r = string_pool_add(&w->ids, x->id, strlen(x->id), &s->id);
         /* Only a water meter counts pulses (gpio.c). */
-        if (string_pool_add(&w->ids, x->id, strlen(x->id), &s->id) < 0 ||
-            (kind == SENSOR_WATER_METER &&
-             meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */, x->counter,
-                       &s->meter) < 0)) {
+        if (r >= 0 && kind == SENSOR_WATER_METER)
+                r = meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */,
+                              x->counter, &s->meter);
+        if (r < 0) {
                 sensor_source_done(&src);
-                return -ENOMEM;
+                return r;
         }
+        /* Which resident and building: the rules engine's business, not the loop's. */
         r = isempty(x->resident_id) ? -1 : name_table_find(&w->residents, x->resident_id);
-        s->resident = r < 0 ? -1 : r;
-        s->building = name_table_add(&w->buildings, x->building_id);
+        int resident = r < 0 ? -1 : r, building = name_table_add(&w->buildings, x->building_id);
         /* The engine keeps buildings in the same order and returns a known id's index again. */
-        if (s->building < 0 || rules_add_building(w->rules, x->building_id) != s->building) {
+        if (building < 0 || rules_add_building(w->rules, x->building_id) != building) {
                 sensor_source_done(&src);
                 return -ENOMEM;
         }
-        struct rules_sensor rs = { .num = s->num, .kind = kind, .resident = s->resident, .building = s->building,
+        struct rules_sensor rs = { .num = s->num, .kind = kind, .resident = resident, .building = building,
                                    .wired = s->wired, .litres_per_pulse = src.litres_per_pulse };
         r = rules_add_sensor(w->rules, &rs);
         if (r >= 0 && src.type == SOURCE_GPIO && w->st.gpio_enabled)
