@@ -22,6 +22,8 @@ struct Store {
                 sqlite3_stmt *stmt;
         } cache[STMT_CACHE_MAX];
         size_t n_cache;
+        void (*checkpoint_cb)(void *userdata);
+        void *checkpoint_userdata;
 };
 
 

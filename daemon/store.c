@@ -160,6 +160,30 @@ int store_exec(Store *s, const char *sql, const char *what)
         return 0;
 }
 
+static int wal_hook(void *userdata, sqlite3 *db, const char *name, int pages)
+{
+        Store *s = userdata;
+
+        if (pages >= STORE_CHECKPOINT_PAGES && s->checkpoint_cb)
+                s->checkpoint_cb(s->checkpoint_userdata);
+        return SQLITE_OK;
+}
+
+void store_set_checkpoint_callback(Store *s, void (*cb)(void *userdata), void *userdata)
+{
+        if (!s)
+                return;
+        s->checkpoint_cb = cb;
+        s->checkpoint_userdata = userdata;
+}
+
+int store_checkpoint(Store *s)
+{
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : store_fail_sqlite(s, rc, "Copying the write-ahead log into the database");
+}
+
 Store *store_free(Store *s)
 {
         if (!s)
@@ -286,6 +310,9 @@ static int store_open_full(const char *path, unsigned flags, int target_version,
                 r = store_exec(s, "PRAGMA cache_size = -512;", "Setting up the database");
         if (r >= 0 && !(flags & STORE_OPEN_READONLY))
                 r = store_exec(s, "PRAGMA journal_mode = WAL;", "Switching the database to WAL mode");
+        if (r >= 0 && (flags & STORE_OPEN_CHECKPOINT_LATER))
+                /* In place of SQLite's own hook, which checkpoints inside the commit. */
+                (void)sqlite3_wal_hook(s->db, wal_hook, s);
         if (r >= 0)
                 r = store_schema_version(s);
         if (r < 0) {

@@ -234,6 +234,41 @@ static void test_malformed_payload_is_logged_once_and_others_carry_on(void **sta
         assert_int_equal(waitpid(f->daemon, NULL, WNOHANG), 0);
 }
 
+/* The daemon copies the WAL into the database file itself, soon after a commit took it past 1,000 pages (its
+ * commits never do: tests/unit/test-store.c). Another program's big write fills the WAL here, without
+ * checkpointing it (its autocheckpoint off; the daemon's open connection keeps it from checkpointing at
+ * close); the daemon's next group commit finds the WAL full, and the database file grows without a restart. */
+static void test_the_daemon_checkpoints_a_full_wal(void **state)
+{
+        struct fixture *f = *state;
+        char cmd[1024];
+        struct stat st;
+        off_t before;
+        size_t pos = 0;
+
+        start_daemon();
+        assert_true(tu_wait_file(f->log, "MQTT: connected", &pos, 5000));
+        assert_int_equal(stat(f->db, &st), 0);
+        before = st.st_size;
+        snprintf(cmd, sizeof(cmd),
+                 "sqlite3 %s 'PRAGMA wal_autocheckpoint = 0; CREATE TABLE filler(x BLOB); "
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) "
+                 "INSERT INTO filler SELECT zeroblob(3000) FROM n;' >/dev/null",
+                 f->db);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(stat(f->db, &st), 0);
+        assert_true(st.st_size < before + 1200 * 3000); /* all of it still in the WAL */
+
+        pub("zigbee2mqtt/r301-leak", "{\"water_leak\":false,\"battery\":88}", false);
+        for (int i = 0; i < 50 && st.st_size < before + 1200 * 3000; i++) {
+                usleep(100000);
+                assert_int_equal(stat(f->db, &st), 0);
+        }
+        assert_true(st.st_size >= before + 1200 * 3000);
+        assert_int_equal(tu_count_in_file(f->log, "write-ahead log"), 0);
+        assert_int_equal(waitpid(f->daemon, NULL, WNOHANG), 0);
+}
+
 /* A roster with hundreds of topics under zigbee2mqtt/ (a street's gateway) subscribes
  * zigbee2mqtt/# instead of each topic: devices not in the roster then arrive, and are
  * named once in the log and ignored; Zigbee2MQTT's own bridge topics are not even named. */
@@ -607,6 +642,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_a_big_roster_subscribes_a_wildcard_and_ignores_strangers, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_the_daemon_checkpoints_a_full_wal, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ack_over_mqtt_needs_the_right_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_broker_down_exec_still_reached_and_kill9_loses_nothing, setup,
                                                 teardown),
