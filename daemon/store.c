@@ -1007,6 +1007,24 @@ int store_sensor_int64(Store *s, const char *sql, const char *sensor_id, int64_t
 }
 
 /* The same upsert as the group commit's, on its own (synchronous=FULL). */
+int store_sensor_id(Store *s, int64_t num, char *buf, size_t size)
+{
+        sqlite3_stmt *st = store_stmt(s, "SELECT id FROM sensors WHERE num = ?1");
+        int rc, r = -ENOENT;
+
+        if (!st)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, num);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+                r = 0;
+        } else if (rc != SQLITE_DONE)
+                r = store_fail_sqlite(s, rc, "Looking up a sensor's id");
+        sqlite3_reset(st);
+        return r;
+}
+
 int store_sensor_health_set(Store *s, const char *sensor_id, const struct sensor_health *h)
 {
         struct store_health_update u = { .health = *h };

@@ -125,6 +125,10 @@ int store_away_end(Store *s, const char *resident_id, usec_t now);
 typedef int (*store_away_cb)(const struct away_period *a, void *userdata);
 int store_away_foreach(Store *s, const char *resident_id, usec_t now, store_away_cb cb, void *userdata);
 
+/* The id of sensor number num into buf (at most 64 bytes and a NUL: roster.c's limit): the daemon keeps only numbers
+ * in memory and reads an id when it names the sensor, in an alert or the log. 0, -ENOENT (removed since), -errno. */
+int store_sensor_id(Store *s, int64_t num, char *buf, size_t size);
+
 /* Sensor health, as the daemon records it and shouwangctl shows it. */
 struct sensor_health {
         usec_t last_seen;      /* 0: never */

@@ -29,8 +29,7 @@ struct sensor_rt {
         usec_t last_seen;       /* 0: never */
         usec_t available_since;
         double state_value;     /* the last normalised value of state_type, e.g. leak 1, contact 0 */
-        uint32_t num;
-        uint32_t id;            /* its id's offset in Watch.ids */
+        uint32_t num;           /* its id is read from the store when it is named (sensor_id()) */
         uint16_t meter;         /* a water meter's index in Watch.meters + 1; 0: not a meter */
         int8_t battery;         /* percent, -1 unknown */
         int8_t saved_battery;   /* battery as the store has it; -1: unknown */
@@ -84,7 +83,7 @@ struct Watch {
         Rules *rules;
         struct sensor_rt *sensors;
         size_t n_sensors;
-        struct string_pool ids; /* every sensor's id */
+        char id_buf[80];        /* sensor_id()'s answer */
         struct pulse_meter *meters;
         size_t n_meters, alloc_meters;
         uint32_t *by_num; /* sensor number → index + 1 */
@@ -262,7 +261,6 @@ static void free_roster(Watch *w)
         free(w->sensors);
         w->sensors = NULL;
         w->n_sensors = 0;
-        string_pool_done(&w->ids);
         free(w->meters);
         w->meters = NULL;
         w->n_meters = w->alloc_meters = 0;
@@ -332,9 +330,13 @@ static struct sensor_rt *sensor_by_num(Watch *w, uint32_t num)
         return &w->sensors[w->by_num[num] - 1];
 }
 
-static const char *sensor_id(const Watch *w, const struct sensor_rt *s)
+/* A sensor's id, for an alert or the log: valid until the next call. 50,000 ids in memory were 0.6 MB for the
+ * few times one is named; a sensor removed since the roster was read is named by its number. */
+static const char *sensor_id(Watch *w, const struct sensor_rt *s)
 {
-        return string_pool_get(&w->ids, s->id);
+        if (store_sensor_id(w->store, s->num, w->id_buf, sizeof(w->id_buf)) < 0)
+                snprintf(w->id_buf, sizeof(w->id_buf), "#%" PRIu32, s->num);
+        return w->id_buf;
 }
 
 static const char *resident_id(const Watch *w, size_t i)
@@ -974,7 +976,7 @@ void watch_event(Watch *w, const struct sensor_event *ev)
 
         if (w->rules) {
                 if (rules_event(w->rules, &e, &now, &w->out) < 0)
-                        log_debug("Rules: event for sensor %s not taken", sensor_id(w, s));
+                        log_debug("Rules: event for sensor %" PRIu32 " not taken", s->num);
                 /* What the rules count as activity: a door report repeating "closed" with the battery is not. */
                 else if (w->out.activity >= 0 && (size_t)w->out.activity < w->residents.n)
                         activity_seen(w, w->out.activity, e.wall);
@@ -1141,9 +1143,9 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         };
         s->saved_battery = s->battery;
         state_parse(s, x->health.state);
-        r = string_pool_add(&w->ids, x->id, strlen(x->id), &s->id);
+        r = 0;
         /* Only a water meter counts pulses (gpio.c). */
-        if (r >= 0 && kind == SENSOR_WATER_METER)
+        if (kind == SENSOR_WATER_METER)
                 r = meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */,
                               x->counter, &s->meter);
         if (r < 0) {
@@ -1162,7 +1164,7 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
                                    .wired = s->wired, .litres_per_pulse = src.litres_per_pulse };
         r = rules_add_sensor(w->rules, &rs);
         if (r >= 0 && src.type == SOURCE_GPIO && w->st.gpio_enabled)
-                r = gpio_set_add(w->gpio, s->num, sensor_id(w, s), kind, &src);
+                r = gpio_set_add(w->gpio, s->num, x->id, kind, &src);
         if (r >= 0 && src.type == SOURCE_MQTT) {
                 r = watch_topics_add(w->topics, src.topic, s->num, kind);
                 w->stats.mqtt_sensors++;
@@ -1380,7 +1382,6 @@ int watch_load(Watch *w)
                                 store_error(w->store));
 
         /* The pools grew by doubling: give back what the roster did not use. */
-        string_pool_shrink(&w->ids);
         string_pool_shrink(&w->resident_text);
         name_table_shrink(&w->residents);
         name_table_shrink(&w->buildings);

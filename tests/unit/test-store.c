@@ -396,6 +396,11 @@ static void test_sensor_numbers_are_never_reused_and_state_goes_with_its_owner(v
                              "mqtt:wmbusmeters/r201b"),
                          0);
         assert_true(one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter2'") > meter);
+        /* The daemon names a sensor by reading its id from its number; a removed one is not found. */
+        char id[65];
+        assert_int_equal(store_sensor_id(f->store, door, id, sizeof(id)), 0);
+        assert_string_equal(id, "S201-door");
+        assert_int_equal(store_sensor_id(f->store, meter, id, sizeof(id)), -ENOENT);
         /* An edit keeps the number. */
         int64_t n2 = one(f->store, "SELECT num FROM sensors WHERE id = 'S201-meter2'");
         assert_int_equal(put(f->store, ROSTER_SENSORS, NULL, "S201-meter2", "R201", NULL, "water_meter",
