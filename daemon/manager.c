@@ -39,7 +39,6 @@ struct Manager {
         Messages *messages;
         sd_event_source *alerts_timer;
         sd_event_source *prune_timer;
-        sd_event_source *checkpoint_timer;
         uint64_t pruned; /* events deleted in the current run of batches */
         char *ack_topic, *status_topic;
         char mqtt_state[160];
@@ -126,43 +125,6 @@ static int on_alerts_timer(sd_event_source *s, uint64_t usec, void *userdata)
                 log_error("Escalation failed: %s — retrying", store_error(m->store));
         arm_alerts_timer(m);
         return 0;
-}
-
-/* The WAL is copied into the database file half a second after a commit took it past
- * STORE_CHECKPOINT_PAGES, at idle priority: never inside an alert's commit, before anyone
- * is told (store.h). A checkpoint a reader held back is due again at the next commit. */
-#define CHECKPOINT_DELAY (500 * USEC_PER_MSEC)
-
-static int on_checkpoint_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        Manager *m = userdata;
-
-        if (store_checkpoint(m->store) < 0)
-                log_warning("Cannot copy the write-ahead log into %s: %s — trying again after the next write",
-                            m->config->database, store_error(m->store));
-        return 0;
-}
-
-static void on_checkpoint_due(void *userdata)
-{
-        Manager *m = userdata;
-        int enabled = SD_EVENT_OFF, r;
-
-        if (m->checkpoint_timer) {
-                if (sd_event_source_get_enabled(m->checkpoint_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
-                        return; /* already due */
-                r = sd_event_source_set_time_relative(m->checkpoint_timer, CHECKPOINT_DELAY);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(m->checkpoint_timer, SD_EVENT_ONESHOT);
-        } else {
-                r = sd_event_add_time_relative(m->event, &m->checkpoint_timer, CLOCK_BOOTTIME, CHECKPOINT_DELAY,
-                                               100 * USEC_PER_MSEC, on_checkpoint_timer, m);
-                if (r >= 0)
-                        r = sd_event_source_set_priority(m->checkpoint_timer, SD_EVENT_PRIORITY_IDLE);
-        }
-        if (r < 0)
-                /* The WAL grows until a later commit asks again; nothing is lost. */
-                log_warning_errno(r, "Cannot arm the timer that copies the write-ahead log into the database: %m");
 }
 
 /* [store] events_keep_days: old sensor events go, a batch at a time (a year's
@@ -376,8 +338,6 @@ static void runtime_free(Manager *m)
         m->messages = messages_free(m->messages);
         m->alerts_timer = sd_event_source_disable_unref(m->alerts_timer);
         m->prune_timer = sd_event_source_disable_unref(m->prune_timer);
-        store_set_checkpoint_callback(m->store, NULL, NULL);
-        m->checkpoint_timer = sd_event_source_disable_unref(m->checkpoint_timer);
 }
 
 static void on_db_change(DbWatch *w, void *userdata)
@@ -431,7 +391,6 @@ static int runtime_setup(Manager *m)
         Config *c = m->config;
         int r;
 
-        store_set_checkpoint_callback(m->store, on_checkpoint_due, m);
         r = messages_new(c->locale, c->templates_dir, &m->messages);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the message templates: %m");

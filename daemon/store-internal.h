@@ -22,8 +22,7 @@ struct Store {
                 sqlite3_stmt *stmt;
         } cache[STMT_CACHE_MAX];
         size_t n_cache;
-        void (*checkpoint_cb)(void *userdata);
-        void *checkpoint_userdata;
+        struct checkpointer *checkpointer; /* STORE_OPEN_CHECKPOINT_LATER */
 };
 
 

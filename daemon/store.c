@@ -9,10 +9,12 @@
 #include "daemon/store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "daemon/log.h"
 #include "daemon/store-internal.h"
 #include "daemon/store-schema.h"
 
@@ -160,34 +162,122 @@ int store_exec(Store *s, const char *sql, const char *what)
         return 0;
 }
 
+/*
+ * STORE_OPEN_CHECKPOINT_LATER's thread. It owns a connection of its own (SQLite's multi-thread mode: one thread per
+ * connection) and sleeps until the loop's WAL hook says a commit left STORE_CHECKPOINT_PAGES or more; then it copies
+ * the WAL into the database file as far as readers allow (a PASSIVE checkpoint: it waits for nobody). The loop's
+ * commits go on meanwhile, and the first after a complete checkpoint starts the WAL again from its beginning. It
+ * touches nothing else of the store; a failure is logged and tried again at the next full commit.
+ */
+struct checkpointer {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        bool due, stop;
+        char *path;
+};
+
+static void *checkpointer_main(void *userdata)
+{
+        struct checkpointer *c = userdata;
+        sqlite3 *db = NULL;
+        int rc;
+
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+                while (!c->due && !c->stop)
+                        pthread_cond_wait(&c->wake, &c->lock);
+                if (c->stop)
+                        break;
+                c->due = false;
+                pthread_mutex_unlock(&c->lock);
+
+                if (!db) {
+                        rc = sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+                        /* A connection finds the WAL when it first reads; until then a checkpoint does nothing. */
+                        if (rc == SQLITE_OK)
+                                rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+                } else
+                        rc = SQLITE_OK;
+                if (rc == SQLITE_OK)
+                        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                if (rc != SQLITE_OK)
+                        log_warning("Cannot copy the write-ahead log into %s: %s — trying again after the next write",
+                                    c->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                if (rc != SQLITE_OK && db) {
+                        sqlite3_close_v2(db);
+                        db = NULL;
+                }
+                pthread_mutex_lock(&c->lock);
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (db)
+                sqlite3_close_v2(db);
+        return NULL;
+}
+
+static void checkpointer_free(struct checkpointer *c)
+{
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->wake);
+        free(c->path);
+        free(c);
+}
+
+static int checkpointer_new(const char *path, struct checkpointer **ret)
+{
+        struct checkpointer *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->path = strdup(path);
+        if (!c->path) {
+                free(c);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->wake, NULL);
+        r = -pthread_create(&c->thread, NULL, checkpointer_main, c);
+        if (r < 0) {
+                pthread_mutex_destroy(&c->lock);
+                pthread_cond_destroy(&c->wake);
+                free(c->path);
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* Called by SQLite after each commit of the store's own connection, in place of its checkpointing hook. */
 static int wal_hook(void *userdata, sqlite3 *db, const char *name, int pages)
 {
-        Store *s = userdata;
+        struct checkpointer *c = userdata;
 
-        if (pages >= STORE_CHECKPOINT_PAGES && s->checkpoint_cb)
-                s->checkpoint_cb(s->checkpoint_userdata);
+        if (pages >= STORE_CHECKPOINT_PAGES) {
+                pthread_mutex_lock(&c->lock);
+                c->due = true;
+                pthread_cond_signal(&c->wake);
+                pthread_mutex_unlock(&c->lock);
+        }
         return SQLITE_OK;
-}
-
-void store_set_checkpoint_callback(Store *s, void (*cb)(void *userdata), void *userdata)
-{
-        if (!s)
-                return;
-        s->checkpoint_cb = cb;
-        s->checkpoint_userdata = userdata;
-}
-
-int store_checkpoint(Store *s)
-{
-        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-
-        return rc == SQLITE_OK ? 0 : store_fail_sqlite(s, rc, "Copying the write-ahead log into the database");
 }
 
 Store *store_free(Store *s)
 {
         if (!s)
                 return NULL;
+        if (s->db)
+                (void)sqlite3_wal_hook(s->db, NULL, NULL);
+        checkpointer_free(s->checkpointer);
         for (size_t i = 0; i < s->n_cache; i++)
                 sqlite3_finalize(s->cache[i].stmt);
         if (s->db)
@@ -310,9 +400,14 @@ static int store_open_full(const char *path, unsigned flags, int target_version,
                 r = store_exec(s, "PRAGMA cache_size = -512;", "Setting up the database");
         if (r >= 0 && !(flags & STORE_OPEN_READONLY))
                 r = store_exec(s, "PRAGMA journal_mode = WAL;", "Switching the database to WAL mode");
-        if (r >= 0 && (flags & STORE_OPEN_CHECKPOINT_LATER))
-                /* In place of SQLite's own hook, which checkpoints inside the commit. */
-                (void)sqlite3_wal_hook(s->db, wal_hook, s);
+        if (r >= 0 && (flags & STORE_OPEN_CHECKPOINT_LATER) && !(flags & STORE_OPEN_READONLY)) {
+                r = checkpointer_new(path, &s->checkpointer);
+                if (r < 0)
+                        snprintf(s->error, sizeof(s->error), "Cannot start the thread that checkpoints %s: %s", path,
+                                 strerror(-r));
+                else
+                        (void)sqlite3_wal_hook(s->db, wal_hook, s->checkpointer);
+        }
         if (r >= 0)
                 r = store_schema_version(s);
         if (r < 0) {

@@ -28,8 +28,9 @@ enum {
          * appends; the pages it reads again are in the kernel's page cache (docs/performance.md figure 4). */
         STORE_OPEN_SMALL_CACHE = 1 << 2,
         /* The daemon's: no commit checkpoints the WAL into the database file. SQLite's default does it inside the
-         * commit that takes the WAL past 1,000 pages — whichever that is, an alert's too, before anyone is told.
-         * Instead store_set_checkpoint_callback() says when one is due and store_checkpoint() does it. */
+         * commit that takes the WAL past 1,000 pages — whichever that is, an alert's too, before anyone is told,
+         * and the loop waits for it. Instead a thread of the store's own, with its own connection, does it as
+         * soon as a commit leaves that much: the WAL lets it run while the loop goes on writing. */
         STORE_OPEN_CHECKPOINT_LATER = 1 << 3,
 };
 /* WAL pages after which a checkpoint is due (SQLite's own default). */
@@ -48,13 +49,6 @@ enum {
 int store_open(const char *path, unsigned flags, Store **ret);
 Store *store_free(Store *s);
 DEFINE_FREE_FUNC(Store, store_free);
-
-/* With STORE_OPEN_CHECKPOINT_LATER: cb runs after each commit that leaves STORE_CHECKPOINT_PAGES or more in the
- * WAL, inside that commit's call, so it should only arrange for store_checkpoint() to run soon. */
-void store_set_checkpoint_callback(Store *s, void (*cb)(void *userdata), void *userdata);
-/* Copy the WAL into the database file as far as readers allow (SQLite's PASSIVE checkpoint: it waits for
- * nobody). The next commit then starts the WAL again from its beginning. 0 or -errno (store_error()). */
-int store_checkpoint(Store *s);
 
 /* A message for a person about the last failure on this store ("" if none). */
 const char *store_error(Store *s);
