@@ -1143,11 +1143,18 @@ static int load_sensor(const struct store_sensor *x, void *userdata)
         };
         s->saved_battery = s->battery;
         state_parse(s, x->health.state);
-        r = 0;
         /* Only a water meter counts pulses (gpio.c). */
-        if (kind == SENSOR_WATER_METER)
-                r = meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */,
-                              x->counter, &s->meter);
+        r = kind == SENSOR_WATER_METER
+                    ? meter_add(w, src.litres_per_pulse > 0 ? src.litres_per_pulse : 1 /* as gpio.c counts */,
+                                x->counter, &s->meter)
+                    : 0;
+        if (r == -E2BIG) {
+                log_warning("Sensor %s: not watched — one gateway counts the pulses of at most %u water meters; "
+                            "move some to another gateway",
+                            x->id, (unsigned)METERS_MAX);
+                sensor_source_done(&src);
+                return 0;
+        }
         if (r < 0) {
                 sensor_source_done(&src);
                 return r;

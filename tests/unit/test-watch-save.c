@@ -313,6 +313,30 @@ static void test_a_clean_stop_writes_last_seen_and_last_activity(void **state)
         assert_int_equal(sqlite3_total_changes(store_db(f->store)), changes);
 }
 
+/* One gateway counts the pulses of at most 65,535 water meters (a 16-bit index on the loop's 40-byte sensor): one
+ * beyond that is named in the log and not watched, and everything else is loaded as usual. */
+static void test_a_meter_beyond_the_last_one_counted_is_skipped_not_the_roster(void **state)
+{
+        struct fixture *f = *state;
+        struct watch_stats st;
+
+        assert_int_equal(sqlite3_exec(store_db(f->store),
+                                      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 65536) "
+                                      "INSERT INTO sensors (num, id, resident_id, building_id, kind, source, "
+                                      "created_at, updated_at) SELECT 100 + i, printf('M%05d', i), 'R201', 'B17', "
+                                      "'water_meter', printf('mqtt:wmbusmeters/m%d', i), 0, 0 FROM n",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        start_watch(f, 15 * MIN);
+        watch_get_stats(f->watch, &st);
+        assert_int_equal(st.sensors, 3 + 65535);
+        assert_int_equal(st.mqtt_sensors, 3 + 65535);
+        /* The last one loaded still works: its reading is stored. */
+        ev(f, 100 + 65535, EVENT_WATER_TOTAL, 12.5, 0);
+        assert_int_equal(watch_commit(f->watch), 0);
+        assert_int_equal(q(f, 0, "SELECT count(*) FROM events WHERE sensor_num = %d", 100 + 65535), 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -325,6 +349,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_a_report_long_after_the_stored_one_still_waits_for_the_refresh,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_after_a_crash_last_activity_is_at_most_the_refresh_behind,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_meter_beyond_the_last_one_counted_is_skipped_not_the_roster,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_a_clean_stop_writes_last_seen_and_last_activity, setup,
                                                 teardown),
