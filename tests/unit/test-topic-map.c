@@ -345,6 +345,16 @@ static void test_grouped_subscriptions_use_one_wildcard_per_busy_prefix(void **s
         assert_string_equal(subs[7], "/leading/slash/availability");
         free_strv(subs, n);
 
+        /* The 300 entries stand for 600 topics with their availability topics: a threshold between the two
+         * still makes the wildcard, one above 600 does not. */
+        assert_int_equal(topic_map_subscriptions(m, 600, &subs, &n), 0);
+        assert_int_equal(n, 1 + 3 + 2 + 2);
+        assert_string_equal(subs[0], "zigbee2mqtt/#");
+        free_strv(subs, n);
+        assert_int_equal(topic_map_subscriptions(m, 601, &subs, &n), 0);
+        assert_int_equal(n, topic_map_n_topics(m));
+        free_strv(subs, n);
+
         /* Below the threshold everything stays exact. */
         assert_int_equal(topic_map_subscriptions(m, 1000, &subs, &n), 0);
         assert_int_equal(n, topic_map_n_topics(m));

@@ -313,6 +313,32 @@ static void test_a_clean_stop_writes_last_seen_and_last_activity(void **state)
         assert_int_equal(sqlite3_total_changes(store_db(f->store)), changes);
 }
 
+/* Sensor ids are not kept on the loop: an alert reads its sensor's id from the store. One removed by
+ * shouwangctl before the watch reloaded still gets its alert, naming the sensor by its number. */
+static void test_an_alert_names_its_sensor_from_the_store_or_by_number(void **state)
+{
+        struct fixture *f = *state;
+        char want[32], *got = NULL;
+        sqlite3_stmt *st;
+
+        start_watch(f, 15 * MIN);
+        assert_int_equal(store_roster_delete(f->store, ROSTER_SENSORS, (char *[]){ "S201-leak" }), 0);
+        ev(f, f->leak, EVENT_LEAK, 1, 0);
+        assert_int_equal(sqlite3_prepare_v2(store_db(f->store), "SELECT sensor_id FROM alerts WHERE rule = 'leak'", -1,
+                                            &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        got = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        snprintf(want, sizeof(want), "#%u", f->leak);
+        assert_string_equal(got, want);
+        free(got);
+
+        /* A sensor still in the roster is named by its id. */
+        ev(f, f->door, EVENT_TAMPER, 1, SEC);
+        assert_int_equal(q(f, 0, "SELECT count(*) FROM alerts WHERE rule = 'tamper' AND sensor_id = 'S201-door'"), 1);
+}
+
 /* One gateway counts the pulses of at most 65,535 water meters (a 16-bit index on the loop's 40-byte sensor): one
  * beyond that is named in the log and not watched, and everything else is loaded as usual. */
 static void test_a_meter_beyond_the_last_one_counted_is_skipped_not_the_roster(void **state)
@@ -350,6 +376,8 @@ int main(void)
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_after_a_crash_last_activity_is_at_most_the_refresh_behind,
                                                 setup, teardown),
+                cmocka_unit_test_setup_teardown(test_an_alert_names_its_sensor_from_the_store_or_by_number, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_a_meter_beyond_the_last_one_counted_is_skipped_not_the_roster,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_a_clean_stop_writes_last_seen_and_last_activity, setup,
