@@ -1226,17 +1226,17 @@ usec_t alerts_token_lifetime(Alerts *a)
         return a->settings.token_lifetime;
 }
 
-int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,
-                       usec_t now)
+/* Find the token for (alert, contact): *ret_id, its expiry and when it was used for ack and resolve. -EACCES
+ * if none matches (counted), -EIO. */
+static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, int64_t *ret_id,
+                      usec_t *ret_expires, usec_t *ret_used_ack, usec_t *ret_used_resolve)
 {
         unsigned char hash[32];
         sqlite3_stmt *st;
         int64_t match = 0;
-        usec_t expires = 0, used = 0;
-        bool is_resolve = streq_ptr(action, "resolve");
-        int rc, r;
+        int rc;
 
-        if (isempty(token) || strlen(token) != ALERT_TOKEN_LEN) {
+        if (isempty(token) || strlen(token) != ALERT_TOKEN_LEN || isempty(contact_id)) {
                 a->tokens_refused++;
                 return -EACCES;
         }
@@ -1252,8 +1252,9 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
                 /* Every candidate is compared in full, in constant time. */
                 if (h && sqlite3_column_bytes(st, 1) == 32 && memeq_const_time(h, hash, 32)) {
                         match = sqlite3_column_int64(st, 0);
-                        expires = (usec_t)sqlite3_column_int64(st, 2);
-                        used = (usec_t)sqlite3_column_int64(st, is_resolve ? 4 : 3);
+                        *ret_expires = (usec_t)sqlite3_column_int64(st, 2);
+                        *ret_used_ack = (usec_t)sqlite3_column_int64(st, 3);
+                        *ret_used_resolve = (usec_t)sqlite3_column_int64(st, 4);
                 }
         }
         sqlite3_reset(st);
@@ -1263,11 +1264,42 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
                 a->tokens_refused++;
                 return -EACCES;
         }
+        *ret_id = match;
+        return 0;
+}
+
+int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now)
+{
+        int64_t id;
+        usec_t expires, used_ack, used_resolve;
+        int r = token_find(a, alert_id, contact_id, token, &id, &expires, &used_ack, &used_resolve);
+
+        if (r < 0)
+                return r;
         if (now >= expires) {
                 a->tokens_refused++;
                 return -EKEYEXPIRED;
         }
-        if (used) {
+        return 0;
+}
+
+int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,
+                       usec_t now)
+{
+        sqlite3_stmt *st;
+        int64_t match;
+        usec_t expires, used_ack, used_resolve;
+        bool is_resolve = streq_ptr(action, "resolve");
+        int r;
+
+        r = token_find(a, alert_id, contact_id, token, &match, &expires, &used_ack, &used_resolve);
+        if (r < 0)
+                return r;
+        if (now >= expires) {
+                a->tokens_refused++;
+                return -EKEYEXPIRED;
+        }
+        if (is_resolve ? used_resolve : used_ack) {
                 a->tokens_refused++;
                 return -EALREADY;
         }

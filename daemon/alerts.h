@@ -119,5 +119,12 @@ usec_t alerts_token_lifetime(Alerts *a);
 int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,
                        usec_t now);
 
+/*
+ * Whether a token is good for (alert, contact) now, without using it up: for
+ * showing the page a link opens (a phone's link preview must not count as
+ * "I'm going"). 0, -EACCES or -EKEYEXPIRED, as alerts_token_check().
+ */
+int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now);
+
 /* Counters: refused tokens since start. */
 uint64_t alerts_tokens_refused(Alerts *a);

@@ -71,7 +71,7 @@ static const struct key_def keys[] = {
         K("mqtt", "reconnect_max", T_DURATION, mqtt_reconnect_max, "60s", "longest wait between reconnect attempts"),
 
         K("http", "listen", T_LISTEN, http_listen, "0.0.0.0:8080",
-          "address of the acknowledgement web page (ADDRESS:PORT, [::]:8080 for IPv6)"),
+          "address of the \"I'm going\" pages (ADDRESS:PORT, [::]:8080 for IPv6; no: no pages)"),
         K("http", "public_url", T_URL, http_public_url, NULL,
           "base of the links phones open, e.g. http://192.168.1.20:8080; without it messages carry no link"),
 
@@ -301,9 +301,12 @@ static int parse_value(Config *c, const struct key_def *k, const char *v, const 
                 }
                 return set_string(slot, v);
         case T_LISTEN: {
+                /* "no": no pages (phones acknowledge another way, e.g. an app on MQTT). */
+                if (streq(v, "no"))
+                        return set_string(slot, v);
                 const char *end = skip_host_port(v, true);
                 if (!end || *end) {
-                        *why = "write ADDRESS:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8080";
+                        *why = "write ADDRESS:PORT with a port from 1 to 65535, e.g. 0.0.0.0:8080, or no for no pages";
                         return -EINVAL;
                 }
                 return set_string(slot, v);
@@ -833,6 +836,11 @@ const char *config_database(Config *c)
         return c->database;
 }
 
+bool config_http_enabled(const Config *c)
+{
+        return !streq_ptr(c->http_listen, "no");
+}
+
 int config_public_url(const Config *c, char **ret)
 {
         _cleanup_free_ char *host = NULL;
@@ -843,6 +851,8 @@ int config_public_url(const Config *c, char **ret)
                 *ret = strdup(c->http_public_url);
                 return *ret ? 0 : -ENOMEM;
         }
+        if (!config_http_enabled(c))
+                return -EADDRNOTAVAIL;
         /* listen was validated as HOST:PORT. */
         colon = strrchr(c->http_listen, ':');
         host = strndup(c->http_listen, (size_t)(colon - c->http_listen));
@@ -898,8 +908,11 @@ void config_print_summary(Config *c, FILE *f)
         fprintf(f, "mqtt:      %s%s as %s%s%s\n", c->mqtt_enabled ? "" : "(disabled) ", c->mqtt_uri,
                 c->mqtt_client_id, c->mqtt_username ? ", user " : "", strempty(c->mqtt_username));
         fprintf(f, "topics:    %s/%s/alerts/…, …/notify/…, …/ack, …/status\n", c->mqtt_base_topic, c->gateway);
-        fprintf(f, "http:      %s; ack links: %s\n", c->http_listen,
-                c->http_public_url ? c->http_public_url : "none — set [http] public_url");
+        _cleanup_free_ char *links = NULL;
+        if (config_public_url(c, &links) < 0)
+                links = NULL;
+        fprintf(f, "http:      %s; ack links: %s\n", config_http_enabled(c) ? c->http_listen : "no pages",
+                links ? links : "none — set [http] public_url");
         fprintf(f, "gpio:      %s, debounce %llums\n", c->gpio_enabled ? "enabled" : "disabled",
                 (unsigned long long)(c->gpio_debounce / USEC_PER_MSEC));
         fprintf(f, "ladder:    next tier after %llu min (critical), %llu min (warning)\n",

@@ -93,6 +93,9 @@ const char *config_database(Config *c);
  */
 int config_public_url(const Config *c, char **ret);
 
+/* Whether the "I'm going" pages are served ([http] listen is not "no"). */
+bool config_http_enabled(const Config *c);
+
 const struct config_webhook *config_find_webhook(Config *c, const char *name);
 const struct config_exec *config_find_exec(Config *c, const char *name);
 

@@ -20,6 +20,7 @@
 #include "daemon/outbox.h"
 #include "daemon/store.h"
 #include "daemon/watch.h"
+#include "daemon/web.h"
 #include "sensors/mqtt.h"
 
 #define DEFAULT_CONFIG SHOUWANG_SYSCONFDIR "/shouwang/shouwang.conf"
@@ -34,6 +35,7 @@ struct Manager {
         Watch *watch;
         MqttClient *mqtt;
         DbWatch *dbwatch;
+        Web *web;
         int64_t roster_version; /* as last loaded */
         ClockWatch *clock;
         Messages *messages;
@@ -331,6 +333,7 @@ static void runtime_free(Manager *m)
         if (m->watch)
                 (void)watch_flush(m->watch);
         m->dbwatch = db_watch_free(m->dbwatch);
+        m->web = web_free(m->web);
         m->outbox = outbox_free(m->outbox);   /* its channels first: they hold the MQTT client */
         m->mqtt = mqtt_client_free(m->mqtt);  /* says "offline" */
         m->watch = watch_free(m->watch);
@@ -412,7 +415,18 @@ static int runtime_setup(Manager *m)
         if (r < 0)
                 log_warning_errno(r, "Cannot arm the timer that deletes old sensor events: %m");
 
-        struct outbox_settings os = { .gateway = c->gateway, .public_url = c->http_public_url, .locale = c->locale };
+        /* The links in messages: [http] public_url, or else the address the pages are served on. */
+        _cleanup_free_ char *public_url = NULL;
+        if (c->http_public_url || config_http_enabled(c)) {
+                r = config_public_url(c, &public_url);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        log_warning_errno(r, "No address for the \"I'm going\" links (the gateway has no network "
+                                             "address yet: %m); messages go without a link. Set [http] public_url to "
+                                             "the address phones open, e.g. http://192.168.1.20:8080");
+        }
+        struct outbox_settings os = { .gateway = c->gateway, .public_url = public_url, .locale = c->locale };
         r = outbox_new(m->event, m->store, m->alerts, &os, &m->outbox);
         if (r < 0)
                 return log_oom();
@@ -447,12 +461,14 @@ static int runtime_setup(Manager *m)
          * rebuilt): give it back rather than hold it for the gateway's life. */
         (void)malloc_trim(0);
 
-        /* Hook: the HTTP acknowledgement server ("I'm going" / "resolved" pages,
-         * libmicrohttpd with its fd on this loop) starts here on c->http_listen,
-         * and is stopped in runtime_free(). Once it serves the pages, the outbox
-         * gets config_public_url(c) (derived from listen when public_url is not
-         * set) instead of only an explicit public_url: until then a derived link
-         * would lead nowhere, so none is sent. */
+        /* The "I'm going" pages, on this loop. A port that is busy now is tried again later: alerts go out
+         * all the same, and the links work once it listens. */
+        if (config_http_enabled(c)) {
+                struct web_settings ws = { .listen = c->http_listen, .locale = c->locale };
+                r = web_new(m->event, m->store, m->alerts, m->messages, &ws, &m->web);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot serve the \"I'm going\" pages on %s: %m", c->http_listen);
+        }
 
         r = db_watch_new(m->event, m->store, 200 * USEC_PER_MSEC, on_db_change, m, &m->dbwatch);
         if (r < 0)

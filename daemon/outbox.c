@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include "daemon/alert-json.h"
+#include "daemon/http.h"
 #include "daemon/log.h"
 
 #define PASS_LIMIT 64
@@ -177,14 +178,19 @@ void outbox_channel_up(Outbox *o, const char *channel)
 
 char *outbox_ack_url(const char *public_url, int64_t alert_id, const char *contact_id, const char *token)
 {
+        _cleanup_free_ char *c = NULL;
         char *s;
         size_t n;
 
         if (isempty(public_url) || !token)
                 return strdup("");
+        /* An id may hold '&' or Chinese: escaped, the page gets it back whole. */
+        c = http_query_escape(contact_id);
+        if (!c)
+                return NULL;
         n = strlen(public_url);
         if (asprintf(&s, "%.*s/a/%lld?c=%s&t=%s", (int)(n > 0 && public_url[n - 1] == '/' ? n - 1 : n), public_url,
-                     (long long)alert_id, contact_id, token) < 0)
+                     (long long)alert_id, c, token) < 0)
                 return NULL;
         return s;
 }

@@ -406,6 +406,13 @@ static const char *urgency_word(const char *severity, bool en)
         return en ? "Notice" : "通知";
 }
 
+static const char *outcome_words(const char *outcome, bool en);
+
+const char *templates_outcome_text(const char *outcome, const char *locale)
+{
+        return outcome_words(outcome, is_en(templates_locale(locale)));
+}
+
 static const char *outcome_words(const char *outcome, bool en)
 {
         if (isempty(outcome))

@@ -158,6 +158,9 @@ int templates_render_message(Templates *t, const struct message_input *in, char 
  */
 int templates_render_summary(Templates *t, const struct message_input *in, char **ret_text, char **ret_problems);
 
+/* How a resolved alert's outcome reads: "ok" → "平安无事" / "all is well"; free text as it is; NULL if empty. */
+const char *templates_outcome_text(const char *outcome, const char *locale);
+
 /* Fill a decision_params from the JSON stored with an alert. Missing fields stay unused. 0 or -EINVAL. */
 int decision_params_from_json(const char *json, struct decision_params *ret);
 
