@@ -129,7 +129,7 @@ int http_parse_head(char *buf, size_t len, char *path, size_t path_size, struct 
         char *cursor = buf, *end = buf + len, *line, *sp1, *sp2, *q;
         bool have_length = false;
 
-        *ret = (struct http_request){.query = ""};
+        *ret = (struct http_request){ .query = "" };
         *ret_why = "";
         if (len > HTTP_HEAD_MAX) {
                 *ret_why = "the request's headers are too long";
@@ -514,7 +514,7 @@ static void conn_answer(HttpConn *c, struct http_response *resp, bool head_only)
 
 static void conn_fail(HttpConn *c, int status, const char *why)
 {
-        struct http_response resp = {.status = status, .content_type = "text/plain; charset=utf-8"};
+        struct http_response resp = { .status = status, .content_type = "text/plain; charset=utf-8" };
         int n;
 
         c->server->refused++;
@@ -672,7 +672,7 @@ int http_server_new(sd_event *e, const char *listen_on, http_handler handler, vo
 {
         _cleanup_free_ char *host = NULL;
         const char *colon = strrchr(listen_on, ':'), *port;
-        struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *ai = NULL;
         int fd = -1, r = -EADDRNOTAVAIL;
 
         if (!colon || colon == listen_on || !colon[1])
@@ -760,5 +760,5 @@ int http_server_port(HttpServer *s)
 
 void http_server_get_stats(HttpServer *s, struct http_server_stats *ret)
 {
-        *ret = (struct http_server_stats){.requests = s->requests, .refused = s->refused, .connections = s->n_conns};
+        *ret = (struct http_server_stats){ .requests = s->requests, .refused = s->refused, .connections = s->n_conns };
 }

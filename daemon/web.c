@@ -31,7 +31,7 @@ struct words {
         const char *outcomes[4][2]; /* value, label */
         const char *note_label, *resolve_button;
         const char *nobody, *you_going, *other_going, *resolved, *test;
-        const char *told, *told_going, *told_not_reached, *refresh;
+        const char *told, *told_going, *told_went, *told_not_reached, *refresh;
         const char *bad_link_title, *bad_link, *expired_title, *expired, *not_found_title, *not_found;
         const char *home_title, *home;
         const char *form_title, *note_too_long, *bad_form, *busy;
@@ -39,85 +39,76 @@ struct words {
 };
 
 static const struct words zh = {
-    .lang = "zh-CN",
-    .going_button = "我去看看",
-    .going_hint = "点了以后，其他人会知道你在路上，不再往上通知。",
-    .done_heading = "处理完了？",
-    .done_hint = "看过了就在这里关闭提醒。",
-    .outcomes = {{"ok", "平安无事"},
-                 {"hospital", "已送医院"},
-                 {"false_alarm", "误报"},
-                 {"other", "其他（写在说明里）"}},
-    .note_label = "说明（可不填）",
-    .resolve_button = "已处理，关闭提醒",
-    .nobody = "还没有人说要去。",
-    .you_going = "你已说要去（{when}）。其他人都收到了通知。",
-    .other_going = "{who} 已在路上（{when}）。",
-    .resolved = "已处理：{who}，{how}（{when}）{note}",
-    .test = "这是测试，不用出门。",
-    .told = "已通知",
-    .told_going = "在路上",
-    .told_not_reached = "还没送达",
-    .refresh = "刷新",
-    .bad_link_title = "链接不对",
-    .bad_link = "这个链接打不开这条提醒。请用最新一条消息里的链接，整段复制，不要改动；还不行请打电话给居委会。",
-    .expired_title = "链接已过期",
-    .expired = "这个链接已经过期了。提醒如果还没处理，请打电话给居委会或楼组长。",
-    .not_found_title = "没有这个页面",
-    .not_found = "这里没有这个页面。守望的页面只从提醒消息里的链接打开。",
-    .home_title = "守望",
-    .home = "守望在运行。提醒消息里的“我去看看”链接会在这里打开。",
-    .form_title = "没有提交成功",
-    .note_too_long = "说明太长了（最多约500字），请写短一些再提交。",
-    .bad_form = "提交的内容不完整，请回到提醒页面再点一次。",
-    .busy = "暂时没能保存，请稍后再点一次；急事请直接打电话。",
-    .roles = {{"neighbour", "结对邻居"},
-              {"group_leader", "楼组长"},
-              {"committee", "居委会"},
-              {"family", "家属"},
-              {"property", "物业"}},
+        .lang = "zh-CN",
+        .going_button = "我去看看",
+        .going_hint = "点了以后，其他人会知道你在路上，不再往上通知。",
+        .done_heading = "处理完了？",
+        .done_hint = "看过了就在这里关闭提醒。",
+        .outcomes = { { "ok", "平安无事" }, { "hospital", "已送医院" }, { "false_alarm", "误报" }, { "other", "其他（写在说明里）" } },
+        .note_label = "说明（可不填）",
+        .resolve_button = "已处理，关闭提醒",
+        .nobody = "还没有人说要去。",
+        .you_going = "你已说要去（{when}）。其他人都收到了通知。",
+        .other_going = "{who} 已在路上（{when}）。",
+        .resolved = "已处理：{who}，{how}（{when}）{note}",
+        .test = "这是测试，不用出门。",
+        .told = "已通知",
+        .told_going = "在路上",
+        .told_went = "去看了",
+        .told_not_reached = "还没送达",
+        .refresh = "刷新",
+        .bad_link_title = "链接不对",
+        .bad_link = "这个链接打不开这条提醒。请用最新一条消息里的链接，整段复制，不要改动；还不行请打电话给居委会。",
+        .expired_title = "链接已过期",
+        .expired = "这个链接已经过期了。提醒如果还没处理，请打电话给居委会或楼组长。",
+        .not_found_title = "没有这个页面",
+        .not_found = "这里没有这个页面。守望的页面只从提醒消息里的链接打开。",
+        .home_title = "守望",
+        .home = "守望在运行。提醒消息里的“我去看看”链接会在这里打开。",
+        .form_title = "没有提交成功",
+        .note_too_long = "说明太长了（最多约500字），请写短一些再提交。",
+        .bad_form = "提交的内容不完整，请回到提醒页面再点一次。",
+        .busy = "暂时没能保存，请稍后再点一次；急事请直接打电话。",
+        .roles = { { "neighbour", "结对邻居" }, { "group_leader", "楼组长" }, { "committee", "居委会" }, { "family", "家属" },
+                   { "property", "物业" } },
 };
 
 static const struct words en = {
-    .lang = "en",
-    .going_button = "I'm going",
-    .going_hint = "The others will know you are on the way, and nobody further is called.",
-    .done_heading = "Done?",
-    .done_hint = "Once you have looked, close the alert here.",
-    .outcomes = {{"ok", "All is well"},
-                 {"hospital", "Taken to hospital"},
-                 {"false_alarm", "False alarm"},
-                 {"other", "Something else (say in the note)"}},
-    .note_label = "Note (optional)",
-    .resolve_button = "Resolved: close the alert",
-    .nobody = "Nobody has said they are going yet.",
-    .you_going = "You said you are going ({when}). The others were told.",
-    .other_going = "{who} is on the way ({when}).",
-    .resolved = "Resolved by {who}: {how} ({when}){note}",
-    .test = "This is a test: nobody needs to go.",
-    .told = "Told",
-    .told_going = "on the way",
-    .told_not_reached = "not reached yet",
-    .refresh = "Refresh",
-    .bad_link_title = "This link does not work",
-    .bad_link = "This link does not open this alert. Use the link in the newest message, copied whole; if that "
+        .lang = "en",
+        .going_button = "I'm going",
+        .going_hint = "The others will know you are on the way, and nobody further is called.",
+        .done_heading = "Done?",
+        .done_hint = "Once you have looked, close the alert here.",
+        .outcomes = { { "ok", "All is well" }, { "hospital", "Taken to hospital" }, { "false_alarm", "False alarm" },
+                      { "other", "Something else (say in the note)" } },
+        .note_label = "Note (optional)",
+        .resolve_button = "Resolved: close the alert",
+        .nobody = "Nobody has said they are going yet.",
+        .you_going = "You said you are going ({when}). The others were told.",
+        .other_going = "{who} is on the way ({when}).",
+        .resolved = "Resolved by {who}: {how} ({when}){note}",
+        .test = "This is a test: nobody needs to go.",
+        .told = "Told",
+        .told_going = "on the way",
+        .told_went = "went",
+        .told_not_reached = "not reached yet",
+        .refresh = "Refresh",
+        .bad_link_title = "This link does not work",
+        .bad_link = "This link does not open this alert. Use the link in the newest message, copied whole; if that "
                 "fails, call the residents' committee.",
-    .expired_title = "This link has expired",
-    .expired = "This link has expired. If the alert is still open, call the residents' committee or the "
+        .expired_title = "This link has expired",
+        .expired = "This link has expired. If the alert is still open, call the residents' committee or the "
                "building-group leader.",
-    .not_found_title = "No such page",
-    .not_found = "There is no such page. shouwang's pages open from the link in an alert message.",
-    .home_title = "shouwang",
-    .home = "shouwang is running. The \"I'm going\" links in alert messages open here.",
-    .form_title = "That did not go through",
-    .note_too_long = "The note is too long (at most about 1,500 letters). Please shorten it and send again.",
-    .bad_form = "The form arrived incomplete. Go back to the alert and tap again.",
-    .busy = "That could not be saved just now. Tap again in a moment; if it is urgent, phone.",
-    .roles = {{"neighbour", "neighbour"},
-              {"group_leader", "building-group leader"},
-              {"committee", "committee"},
-              {"family", "family"},
-              {"property", "property"}},
+        .not_found_title = "No such page",
+        .not_found = "There is no such page. shouwang's pages open from the link in an alert message.",
+        .home_title = "shouwang",
+        .home = "shouwang is running. The \"I'm going\" links in alert messages open here.",
+        .form_title = "That did not go through",
+        .note_too_long = "The note is too long (at most about 1,500 letters). Please shorten it and send again.",
+        .bad_form = "The form arrived incomplete. Go back to the alert and tap again.",
+        .busy = "That could not be saved just now. Tap again in a moment; if it is urgent, phone.",
+        .roles = { { "neighbour", "neighbour" }, { "group_leader", "building-group leader" },
+                   { "committee", "committee" }, { "family", "family" }, { "property", "property" } },
 };
 
 static const struct words *W(const Web *w)
@@ -150,24 +141,24 @@ static void format_when(usec_t t, usec_t now, char *buf, size_t size)
 
 /* Big type and big buttons, no scripts, no web fonts: an old Android phone, a 70-year-old's eyes. */
 static const char style[] =
-    "body{margin:0;font:20px/1.5 sans-serif;color:#111;background:#fff}"
-    "header{padding:12px 16px;background:#555;color:#fff}"
-    ".critical header{background:#b00020}.warning header{background:#b35900}.info header{background:#2f5d8a}"
-    "h1{font-size:24px;margin:0;line-height:1.3}h2{font-size:20px;margin:0 0 8px}"
-    "main{padding:8px 16px 24px}p{margin:8px 0}"
-    ".status{padding:12px;margin:12px 0;border:2px solid #888;border-radius:8px;font-weight:bold}"
-    ".status.going{border-color:#1b7f3b;background:#e8f5ec}.status.done{border-color:#555;background:#eee}"
-    ".status.test{border-color:#2f5d8a;background:#e8eef5}"
-    "button{display:block;width:100%;min-height:56px;margin:12px 0 4px;font-size:22px;font-weight:bold;"
-    "border:0;border-radius:8px;color:#fff;background:#1b7f3b}"
-    "button.resolve{background:#2f5d8a;font-size:20px}"
-    "fieldset{border:1px solid #aaa;border-radius:8px;margin:16px 0;padding:8px 12px}"
-    "legend{font-weight:bold;padding:0 4px}"
-    "label{display:block;padding:8px 0}input[type=radio]{width:22px;height:22px;vertical-align:middle;"
-    "margin:0 8px 0 0}"
-    "textarea{width:100%;box-sizing:border-box;min-height:80px;font-size:18px}"
-    ".hint{color:#444;font-size:17px}.error{color:#b00020;font-weight:bold}"
-    "ul{padding-left:20px}li{margin:4px 0}a{color:#2f5d8a}";
+        "body{margin:0;font:20px/1.5 sans-serif;color:#111;background:#fff}"
+        "header{padding:12px 16px;background:#555;color:#fff}"
+        ".critical header{background:#b00020}.warning header{background:#b35900}.info header{background:#2f5d8a}"
+        "h1{font-size:24px;margin:0;line-height:1.3}h2{font-size:20px;margin:0 0 8px}"
+        "main{padding:8px 16px 24px}p{margin:8px 0}"
+        ".status{padding:12px;margin:12px 0;border:2px solid #888;border-radius:8px;font-weight:bold}"
+        ".status.going{border-color:#1b7f3b;background:#e8f5ec}.status.done{border-color:#555;background:#eee}"
+        ".status.test{border-color:#2f5d8a;background:#e8eef5}"
+        "button{display:block;width:100%;min-height:56px;margin:12px 0 4px;font-size:22px;font-weight:bold;"
+        "border:0;border-radius:8px;color:#fff;background:#1b7f3b}"
+        "button.resolve{background:#2f5d8a;font-size:20px}"
+        "fieldset{border:1px solid #aaa;border-radius:8px;margin:16px 0;padding:8px 12px}"
+        "legend{font-weight:bold;padding:0 4px}"
+        "label{display:block;padding:8px 0}input[type=radio]{width:22px;height:22px;vertical-align:middle;"
+        "margin:0 8px 0 0}"
+        "textarea{width:100%;box-sizing:border-box;min-height:80px;font-size:18px}"
+        ".hint{color:#444;font-size:17px}.error{color:#b00020;font-weight:bold}"
+        "ul{padding-left:20px}li{margin:4px 0}a{color:#2f5d8a}";
 
 static void page_begin(FILE *f, const Web *w, const char *severity, const char *title)
 {
@@ -233,6 +224,7 @@ struct told {
         char *want_name;
         char *viewer_name;
         usec_t now;
+        bool resolved;
 };
 
 static int on_told(const struct alert_contact_info *c, void *userdata)
@@ -252,7 +244,7 @@ static int on_told(const struct alert_contact_info *c, void *userdata)
         format_when(c->notified_at, t->now, when, sizeof(when));
         fprintf(t->f, "<li>%s（%s）%s", strempty(name), strempty(role), when);
         if (c->acked_at)
-                fprintf(t->f, " — <b>%s</b>", W(t->w)->told_going);
+                fprintf(t->f, " — <b>%s</b>", t->resolved ? W(t->w)->told_went : W(t->w)->told_going);
         else if (!c->reached)
                 fprintf(t->f, " — %s", W(t->w)->told_not_reached);
         fputs("</li>\n", t->f);
@@ -286,18 +278,18 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
         }
 
         /* Names first (the viewer's, whoever is going, whoever resolved), the list later. */
-        struct told names = {.w = w, .viewer = contact, .want = ai.acked_by, .now = now};
+        struct told names = { .w = w, .viewer = contact, .want = ai.acked_by, .now = now };
         (void)store_alert_contacts_foreach(w->store, alert_id, on_told, &names);
 
         /* What happened, where, since when, what to do: the same words as the message, without its link and
          * without "who is going" (the page says that itself, up to date). */
         struct alert_info shown = ai;
         shown.acked_by_name = NULL;
-        struct delivery_info d = {.alert_id = alert_id,
+        struct delivery_info d = { .alert_id = alert_id,
                                   .contact_id = (char *)contact,
                                   .contact_name = names.viewer_name,
                                   .purpose = (char *)"alert"};
-        struct outbox_render in = {.alert = &shown, .delivery = &d, .ack_url = NULL};
+        struct outbox_render in = { .alert = &shown, .delivery = &d, .ack_url = NULL };
         _cleanup_free_ char *title = NULL, *text = NULL;
         if (messages_render_delivery(w->messages, &in, &title, &text) < 0) {
                 free(title);
@@ -383,6 +375,7 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
 
         fprintf(f, "<h2>%s</h2>\n<ul>\n", W(w)->told);
         names.f = f;
+        names.resolved = resolved;
         (void)store_alert_contacts_foreach(w->store, alert_id, on_told, &names);
         fputs("</ul>\n", f);
         _cleanup_free_ char *qc = http_query_escape(contact), *qt = http_query_escape(token);

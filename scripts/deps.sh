@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 (bookworm) packages shouwang needs to build, test and
 # run its demo — only those that are missing. Safe to run again.
+# chromium, a Chinese font and node are for the test that opens the "I'm going"
+# page in a real browser (tests/browser/cdp.js needs no npm package).
 set -eu
 
 PACKAGES="
@@ -9,6 +11,7 @@ libsystemd-dev libsqlite3-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-de
 libinih-dev libgpiod-dev libpaho-mqtt-dev libcmocka-dev libssl-dev
 gpiod mosquitto mosquitto-clients openssl sqlite3 ca-certificates procps
 scdoc man-db groff-base
+chromium fonts-wqy-microhei nodejs
 "
 
 missing=""

@@ -25,7 +25,7 @@ struct exchange {
 static void *client(void *userdata)
 {
         struct exchange *x = userdata;
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x->port)};
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)x->port) };
         size_t alloc = 0;
         int fd;
 
@@ -44,7 +44,7 @@ static void *client(void *userdata)
                 off += (size_t)n;
         }
         for (;;) {
-                struct pollfd p = {.fd = fd, .events = POLLIN};
+                struct pollfd p = { .fd = fd, .events = POLLIN };
                 int r = poll(&p, 1, (int)(x->timeout / USEC_PER_MSEC));
                 if (r == 0) {
                         x->error = -ETIMEDOUT;
@@ -94,7 +94,7 @@ char *tu_http_header(const struct tu_http_answer *a, const char *name)
 
 int tu_http_exchange(sd_event *e, int port, const char *request, size_t len, usec_t timeout, struct tu_http_answer *ret)
 {
-        struct exchange x = {.port = port, .request = request, .len = len, .timeout = timeout};
+        struct exchange x = { .port = port, .request = request, .len = len, .timeout = timeout };
         usec_t start = now_usec(CLOCK_MONOTONIC);
         pthread_t t;
 

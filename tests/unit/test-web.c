@@ -76,7 +76,7 @@ static int setup_locale(void **state, const char *locale)
         snprintf(path, sizeof(path), "%s/no-templates", f->dir);
         assert_int_equal(messages_new(locale, path, &f->messages), 0);
         assert_int_equal(sd_event_new(&f->event), 0);
-        struct web_settings ws = {.listen = "127.0.0.1:0", .locale = locale};
+        struct web_settings ws = { .listen = "127.0.0.1:0", .locale = locale };
         assert_int_equal(web_new(f->event, f->store, f->alerts, f->messages, &ws, &f->web), 0);
         f->port = web_port(f->web);
         assert_true(f->port > 0);
@@ -389,7 +389,7 @@ static void test_a_busy_port_is_tried_again_until_it_is_free(void **state)
         char listen_on[32];
 
         snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", f->port);
-        struct web_settings ws = {.listen = listen_on, .locale = "zh_CN", .retry = 50 * USEC_PER_MSEC};
+        struct web_settings ws = { .listen = listen_on, .locale = "zh_CN", .retry = 50 * USEC_PER_MSEC };
         assert_int_equal(web_new(f->event, f->store, f->alerts, f->messages, &ws, &second), 0);
         assert_int_equal(web_port(second), -EADDRNOTAVAIL);
 
