@@ -1268,7 +1268,8 @@ static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const
         return 0;
 }
 
-int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now)
+int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now,
+                        unsigned *ret_used)
 {
         int64_t id;
         usec_t expires, used_ack, used_resolve;
@@ -1280,6 +1281,8 @@ int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, con
                 a->tokens_refused++;
                 return -EKEYEXPIRED;
         }
+        if (ret_used)
+                *ret_used = (used_ack ? ALERT_TOKEN_USED_ACK : 0) | (used_resolve ? ALERT_TOKEN_USED_RESOLVE : 0);
         return 0;
 }
 

@@ -123,8 +123,14 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
  * Whether a token is good for (alert, contact) now, without using it up: for
  * showing the page a link opens (a phone's link preview must not count as
  * "I'm going"). 0, -EACCES or -EKEYEXPIRED, as alerts_token_check().
+ * ret_used (may be NULL): ALERT_TOKEN_USED_* for the actions it was used for.
  */
-int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now);
+enum {
+        ALERT_TOKEN_USED_ACK = 1 << 0,
+        ALERT_TOKEN_USED_RESOLVE = 1 << 1,
+};
+int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now,
+                        unsigned *ret_used);
 
 /* Counters: refused tokens since start. */
 uint64_t alerts_tokens_refused(Alerts *a);

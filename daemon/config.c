@@ -73,7 +73,8 @@ static const struct key_def keys[] = {
         K("http", "listen", T_LISTEN, http_listen, "0.0.0.0:8080",
           "address of the \"I'm going\" pages (ADDRESS:PORT, [::]:8080 for IPv6; no: no pages)"),
         K("http", "public_url", T_URL, http_public_url, NULL,
-          "base of the links phones open, e.g. http://192.168.1.20:8080; without it messages carry no link"),
+          "base of the links phones open, e.g. http://192.168.1.20:8080 (default: listen's address, or the "
+          "gateway's first IPv4 address when listen is 0.0.0.0 or [::])"),
 
         K("gpio", "enabled", T_BOOL, gpio_enabled, "yes", "use GPIO sensors"),
         K("gpio", "debounce", T_DURATION, gpio_debounce, "30ms", "default debounce of GPIO sensors"),

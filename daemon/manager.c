@@ -41,6 +41,7 @@ struct Manager {
         Messages *messages;
         sd_event_source *alerts_timer;
         sd_event_source *prune_timer;
+        sd_event_source *links_timer; /* the links' base could not be known at start: tried again */
         uint64_t pruned; /* events deleted in the current run of batches */
         char *ack_topic, *status_topic;
         char mqtt_state[160];
@@ -341,6 +342,24 @@ static void runtime_free(Manager *m)
         m->messages = messages_free(m->messages);
         m->alerts_timer = sd_event_source_disable_unref(m->alerts_timer);
         m->prune_timer = sd_event_source_disable_unref(m->prune_timer);
+        m->links_timer = sd_event_source_disable_unref(m->links_timer);
+}
+
+#define LINKS_RETRY (30 * USEC_PER_SEC)
+
+/* At boot the network may come up after us: once the gateway has an address, messages carry links again. */
+static int on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        _cleanup_free_ char *url = NULL;
+
+        if (config_public_url(m->config, &url) < 0 || outbox_set_public_url(m->outbox, url) < 0) {
+                (void)sd_event_source_set_time_relative(s, LINKS_RETRY);
+                (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        log_notice("The gateway has an address now: the \"I'm going\" links start with %s", url);
+        return 0;
 }
 
 static void on_db_change(DbWatch *w, void *userdata)
@@ -386,7 +405,7 @@ static void on_clock(ClockWatch *w, bool synced, bool jumped, void *userdata)
  *   outbox     delivery channels: mqtt, webhook:NAME, exec:NAME (setup_channels())
  *   watch      sensor sources (GPIO lines via libgpiod, MQTT topics) → events → rules/ → alerts
  *   mqtt       the Paho client: sensor topics, the ack topic, the mqtt channel (setup_mqtt())
- *   http       the acknowledgement pages (not yet: see the hook below)
+ *   web        the "I'm going" pages on [http] listen (daemon/web.c), and the links' base (public_url)
  *   dbwatch    roster changes made by shouwangctl
  */
 static int runtime_setup(Manager *m)
@@ -421,10 +440,15 @@ static int runtime_setup(Manager *m)
                 r = config_public_url(c, &public_url);
                 if (r == -ENOMEM)
                         return log_oom();
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "No address for the \"I'm going\" links (the gateway has no network "
-                                             "address yet: %m); messages go without a link. Set [http] public_url to "
-                                             "the address phones open, e.g. http://192.168.1.20:8080");
+                                             "address yet: %m); messages go without a link until it has one "
+                                             "(looked for every 30 s). Set [http] public_url to the address phones "
+                                             "open, e.g. http://192.168.1.20:8080");
+                        if (sd_event_add_time_relative(m->event, &m->links_timer, CLOCK_BOOTTIME, LINKS_RETRY,
+                                                       USEC_PER_SEC, on_links_timer, m) < 0)
+                                log_warning("Cannot arm the timer to look for the gateway's address again");
+                }
         }
         struct outbox_settings os = { .gateway = c->gateway, .public_url = public_url, .locale = c->locale };
         r = outbox_new(m->event, m->store, m->alerts, &os, &m->outbox);

@@ -176,6 +176,17 @@ void outbox_channel_up(Outbox *o, const char *channel)
         outbox_kick(o);
 }
 
+int outbox_set_public_url(Outbox *o, const char *public_url)
+{
+        char *s = strdup(strempty(public_url));
+
+        if (!s)
+                return -ENOMEM;
+        free(o->public_url);
+        o->public_url = s;
+        return 0;
+}
+
 char *outbox_ack_url(const char *public_url, int64_t alert_id, const char *contact_id, const char *token)
 {
         _cleanup_free_ char *c = NULL;

@@ -47,6 +47,9 @@ DEFINE_FREE_FUNC(Outbox, outbox_free);
 int outbox_add_channel(Outbox *o, Channel *c);
 void outbox_set_renderer(Outbox *o, outbox_render_cb cb, void *userdata);
 
+/* The links' base from now on (the network came up after the start). -ENOMEM keeps the old one. */
+int outbox_set_public_url(Outbox *o, const char *public_url);
+
 /* Something was planned: look at the pending deliveries soon. */
 void outbox_kick(Outbox *o);
 /* A channel that was down is back (MQTT reconnected): what waited for it goes now. */

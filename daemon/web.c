@@ -7,7 +7,7 @@
 #include "daemon/log.h"
 #include "daemon/template.h"
 
-#define NOTE_MAX_BYTES 1500 /* about 500 Chinese characters */
+#define NOTE_MAX_BYTES 2000 /* the box takes 500 characters: up to 4 bytes each in UTF-8 */
 
 struct Web {
         sd_event *event;
@@ -66,7 +66,7 @@ static const struct words zh = {
         .home_title = "守望",
         .home = "守望在运行。提醒消息里的“我去看看”链接会在这里打开。",
         .form_title = "没有提交成功",
-        .note_too_long = "说明太长了（最多约500字），请写短一些再提交。",
+        .note_too_long = "说明太长了（最多500字），请写短一些再提交。",
         .bad_form = "提交的内容不完整，请回到提醒页面再点一次。",
         .busy = "暂时没能保存，请稍后再点一次；急事请直接打电话。",
         .roles = { { "neighbour", "结对邻居" }, { "group_leader", "楼组长" }, { "committee", "居委会" }, { "family", "家属" },
@@ -104,7 +104,7 @@ static const struct words en = {
         .home_title = "shouwang",
         .home = "shouwang is running. The \"I'm going\" links in alert messages open here.",
         .form_title = "That did not go through",
-        .note_too_long = "The note is too long (at most about 1,500 letters). Please shorten it and send again.",
+        .note_too_long = "The note is too long (at most 500 characters). Please shorten it and send again.",
         .bad_form = "The form arrived incomplete. Go back to the alert and tap again.",
         .busy = "That could not be saved just now. Tap again in a moment; if it is urgent, phone.",
         .roles = { { "neighbour", "neighbour" }, { "group_leader", "building-group leader" },
@@ -352,13 +352,13 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
 
         if (!resolved) {
                 if (!mine) {
-                        fprintf(f, "<form method=\"post\" action=\"/a/%lld\">\n", (long long)alert_id);
+                        fprintf(f, "<form method=\"post\" action=\"%lld\">\n", (long long)alert_id);
                         hidden_fields(f, contact, token);
                         fprintf(f, "<button type=\"submit\" name=\"action\" value=\"ack\" class=\"go\">%s</button>\n",
                                 W(w)->going_button);
                         fprintf(f, "<p class=\"hint\">%s</p>\n</form>\n", W(w)->going_hint);
                 }
-                fprintf(f, "<form method=\"post\" action=\"/a/%lld\">\n", (long long)alert_id);
+                fprintf(f, "<form method=\"post\" action=\"%lld\">\n", (long long)alert_id);
                 hidden_fields(f, contact, token);
                 fprintf(f, "<fieldset><legend>%s</legend>\n<p class=\"hint\">%s</p>\n", W(w)->done_heading,
                         W(w)->done_hint);
@@ -379,7 +379,7 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
         (void)store_alert_contacts_foreach(w->store, alert_id, on_told, &names);
         fputs("</ul>\n", f);
         _cleanup_free_ char *qc = http_query_escape(contact), *qt = http_query_escape(token);
-        fprintf(f, "<p><a href=\"/a/%lld?c=%s&amp;t=%s\">%s</a></p>\n", (long long)alert_id, strempty(qc), strempty(qt),
+        fprintf(f, "<p><a href=\"%lld?c=%s&amp;t=%s\">%s</a></p>\n", (long long)alert_id, strempty(qc), strempty(qt),
                 W(w)->refresh);
         page_end(f);
         respond_page(resp, status, f, &buf, &len);
@@ -390,7 +390,8 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
 
 /* ---- requests -------------------------------------------------------------------------------------------- */
 
-/* "/a/7" → 7; -1 for anything else. */
+/* "/a/7" → 7; -1 for anything else. The page's own links are relative ("7?c=…" from "/a/7"), so a reverse
+ * proxy may serve the pages under a folder of its own (https://example.org/shouwang/a/7). */
 static int64_t alert_from_path(const char *path)
 {
         const char *p = startswith(path, "/a/");
@@ -422,7 +423,7 @@ static void see_other(struct http_response *resp, int64_t alert_id, const char *
         _cleanup_free_ char *qc = http_query_escape(contact), *qt = http_query_escape(token);
 
         resp->status = 303;
-        if (!qc || !qt || asprintf(&resp->location, "/a/%lld?c=%s&t=%s", (long long)alert_id, qc, qt) < 0) {
+        if (!qc || !qt || asprintf(&resp->location, "%lld?c=%s&t=%s", (long long)alert_id, qc, qt) < 0) {
                 resp->location = NULL;
                 resp->status = 500;
         }
@@ -443,7 +444,8 @@ static void handle_post(Web *w, const struct http_request *req, struct http_resp
                 respond_message(w, resp, 400, W(w)->form_title, W(w)->bad_form);
                 return;
         }
-        r = alerts_token_verify(w->alerts, alert_id, contact, token, now);
+        unsigned used = 0;
+        r = alerts_token_verify(w->alerts, alert_id, contact, token, now, &used);
         if (r < 0) {
                 log_warning("Web: refused a form for alert %lld from %s: token %s (%u refused so far)",
                             (long long)alert_id, req->remote, r == -EKEYEXPIRED ? "expired" : "not valid",
@@ -477,10 +479,15 @@ static void handle_post(Web *w, const struct http_request *req, struct http_resp
         if (!action)
                 return (void)(resp->status = 500);
 
+        if (used & (streq(action, "ack") ? ALERT_TOKEN_USED_ACK : ALERT_TOKEN_USED_RESOLVE)) {
+                /* The same tap twice (a double tap, the back button): what it asked for is done. Not a
+                 * replay to count: the page just shows where things stand. */
+                see_other(resp, alert_id, contact, token);
+                return;
+        }
         r = alerts_token_check(w->alerts, alert_id, contact, token, action, now);
         if (r == -EALREADY)
-                /* The same tap twice (a double tap, the back button): what it asked for is done. */
-                r = 0;
+                r = 0; /* used in the meantime */
         else if (r < 0) {
                 respond_refused(w, resp, r);
                 return;
@@ -533,7 +540,7 @@ void web_handle(const struct http_request *req, struct http_response *resp, void
                 /* A link cut short by a chat app, or typed by hand. */
                 return respond_message(w, resp, 403, W(w)->bad_link_title, W(w)->bad_link);
         }
-        r = alerts_token_verify(w->alerts, alert_id, contact, token, now_usec(CLOCK_REALTIME));
+        r = alerts_token_verify(w->alerts, alert_id, contact, token, now_usec(CLOCK_REALTIME), NULL);
         if (r < 0) {
                 log_warning("Web: refused a link for alert %lld from %s: token %s (%u refused so far)",
                             (long long)alert_id, req->remote, r == -EKEYEXPIRED ? "expired" : "not valid",

@@ -2,7 +2,8 @@
 # The story, played on this machine: a private Mosquitto, the example roster
 # (长乐路 17 号: 沈国强, 68, lives alone at 201), a leak under his sink, the
 # notifications as they go out tier by tier, the brother's phone switched
-# off, the neighbour downstairs tapping "I'm going", the resolution.
+# off, the neighbour downstairs opening the link and tapping "I'm going" on
+# the page the daemon serves, the resolution.
 # Tier timeouts are shortened to 15 s so the story fits in a minute.
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -34,9 +35,20 @@ wait_for() { # wait_for SECONDS FILE PATTERN
 	echo "demo: timed out waiting for '$3' in $2" >&2; return 1
 }
 ctl() { "$BUILD/shouwangctl" --db "$work/shouwang.db" "$@"; }
+# One request to the "I'm going" pages, as a phone's browser sends it (bash's /dev/tcp: no curl needed).
+http() { # http METHOD PATH [FORM] → the whole answer on stdout
+	local form=${3:-}
+	exec 3<>"/dev/tcp/127.0.0.1/$wport"
+	printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %s\r\n\r\n%s' \
+		"$1" "$2" "$wport" "${#form}" "$form" >&3
+	cat <&3
+	exec 3<&-
+}
+page_status() { sed -n 's/.*<p class="status[^"]*">\([^<]*\)<\/p>.*/\1/p'; }
 
 port=$(free_port)
 hport=$(free_port)
+wport=$(free_port)
 "$BUILD/tests/tools/http-sink" --port "$hport" --log "$work/sms.log" --label "企业微信群 (居委会)" &
 pids+=($!)
 cat >"$work/mosquitto.conf" <<CONF
@@ -64,7 +76,9 @@ database = $work/shouwang.db
 uri = tcp://127.0.0.1:$port
 
 [http]
-public_url = http://192.168.1.20:8080
+# The "I'm going" pages; the links in messages are derived from this (on a gateway:
+# listen = 0.0.0.0:8080, and public_url = the address phones on the Wi-Fi open).
+listen = 127.0.0.1:$wport
 
 [gpio]
 enabled = no
@@ -120,16 +134,20 @@ show_new "$((m + 1))"
 sed 's/^/  /' "$work/sms.log"; : >"$work/sms.log"
 grep -h "C7\|C8" "$work/shouwangd.log" | sed 's/^/  /' | tail -n 4 || true
 
-say "周建国 downstairs (C2) taps \"我去看看 / I'm going\" on his phone"
-token=$(grep '/notify/C2 ' "$work/mqtt.log" | head -n 1 | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+say "周建国 downstairs (C2) opens the link on his phone and taps \"我去看看 / I'm going\""
+link=$(grep '/notify/C2 ' "$work/mqtt.log" | head -n 1 | sed -n 's/.*"ack_url":"\([^"]*\)".*/\1/p')
+token=${link##*t=}
+echo "  the link: $link"
+echo "  the page says: $(http GET "${link#http://127.0.0.1:$wport}" | page_status)"
 m=$(mark)
-mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t shouwang/demo/ack \
-	-m "{\"alert\":1,\"contact\":\"C2\",\"token\":\"$token\",\"action\":\"ack\"}"
+echo "  his tap: $(http POST /a/1 "c=C2&t=$token&action=ack" | head -n 1 | tr -d '\r')"
 wait_for 5 "$work/shouwangd.log" "acknowledged by C2"
+echo "  the page now says: $(http GET "${link#http://127.0.0.1:$wport}" | page_status)"
 sleep 1
 echo "  everyone already reached is told who is on the way:"
 show_new "$((m + 1))"
 sed 's/^/  /' "$work/sms.log"; : >"$work/sms.log"
+echo "  (a phone app can do the same over MQTT: shouwang/demo/ack with the token, see docs/admin.md)"
 
 say "He finds 沈国强 half-conscious by the door; 120 is called, the water is shut off"
 ctl resolve 1 --as C2 --outcome hospital --note "晕倒在厨房, 已送医; 水已关, 物业在处理楼下渗水" | sed 's/^/  /'
