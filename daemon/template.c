@@ -423,6 +423,8 @@ static const char *outcome_words(const char *outcome, bool en)
                 return en ? "taken to hospital" : "已送医院";
         if (streq(outcome, "false_alarm"))
                 return en ? "false alarm" : "误报";
+        if (streq(outcome, "other"))
+                return en ? "something else (see the note)" : "其他（见说明）";
         return outcome;
 }
 

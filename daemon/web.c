@@ -30,7 +30,7 @@ struct words {
         const char *done_heading, *done_hint;
         const char *outcomes[4][2]; /* value, label */
         const char *note_label, *resolve_button;
-        const char *nobody, *you_going, *other_going, *resolved, *test;
+        const char *nobody, *you_going, *other_going, *resolved, *test, *cleared;
         const char *told, *told_going, *told_went, *told_not_reached, *refresh;
         const char *bad_link_title, *bad_link, *expired_title, *expired, *not_found_title, *not_found;
         const char *home_title, *home;
@@ -52,6 +52,7 @@ static const struct words zh = {
         .other_going = "{who} 已在路上（{when}）。",
         .resolved = "已处理：{who}，{how}（{when}）{note}",
         .test = "这是测试，不用出门。",
+        .cleared = "传感器 {when} 起已恢复正常，但还是要有人去看一眼。",
         .told = "已通知",
         .told_going = "在路上",
         .told_went = "去看了",
@@ -88,6 +89,7 @@ static const struct words en = {
         .other_going = "{who} is on the way ({when}).",
         .resolved = "Resolved by {who}: {how} ({when}){note}",
         .test = "This is a test: nobody needs to go.",
+        .cleared = "The sensor has been back to normal since {when}, but someone should still look in.",
         .told = "Told",
         .told_going = "on the way",
         .told_went = "went",
@@ -349,6 +351,16 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
         para(f, resolved ? "status done" : ai.acked_by ? "status going" : "status", status_text);
         if (ai.test)
                 para(f, "status test", W(w)->test);
+        /* The leak dried, the door closed: said, but it never closes the alert by itself (he may still be
+         * lying on the floor). */
+        if (ai.cleared_at && !resolved) {
+                _cleanup_free_ char *cleared = NULL;
+                char since[32];
+                format_when(ai.cleared_at, now, since, sizeof(since));
+                const struct template_var cv[] = { { "when", since } };
+                if (template_render(W(w)->cleared, cv, ELEMENTSOF(cv), 0, &cleared, NULL) >= 0)
+                        para(f, "hint", cleared);
+        }
 
         if (!resolved) {
                 if (!mine) {

@@ -277,6 +277,30 @@ static void test_resolved_with_an_outcome_and_a_chinese_note_then_no_more_button
         assert_string_equal(alert_state(f), "resolved:C-wang:hospital:已送医 <b>");
 }
 
+static void test_a_dried_leak_is_said_but_someone_must_still_look_in(void **state)
+{
+        struct fixture *f = *state;
+        struct tu_http_answer a;
+        char form[160];
+
+        assert_int_equal(alerts_clear(f->alerts, "R201", "B17", "leak", now_usec(CLOCK_REALTIME)), 0);
+        get(f, f->target_li, 200, &a);
+        assert_non_null(strstr(a.body, "已恢复正常，但还是要有人去看一眼"));
+        assert_non_null(strstr(a.body, "我去看看</button>"));
+        tu_http_answer_done(&a);
+
+        /* "Something else": said as such, with the note. */
+        snprintf(form, sizeof(form), "c=C-li&t=%s&action=resolve&outcome=other&note=%%E6%%B0%%B4%%E7%%AE%%A1",
+                 f->tok_li);
+        post(f, form, 303, &a);
+        tu_http_answer_done(&a);
+        get(f, f->target_li, 200, &a);
+        assert_non_null(strstr(a.body, "已处理：李楼组长，其他（见说明）（"));
+        assert_non_null(strstr(a.body, "——水管"));
+        assert_null(strstr(a.body, "已恢复正常"));
+        tu_http_answer_done(&a);
+}
+
 static void test_bad_links_say_what_to_do_and_change_nothing(void **state)
 {
         struct fixture *f = *state;
@@ -417,14 +441,15 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         const struct CMUnitTest tests[] = {
-            T(test_the_link_shows_what_where_and_who_without_using_the_token),
-            T(test_im_going_acknowledges_tells_the_others_and_shows_it),
-            T(test_resolved_with_an_outcome_and_a_chinese_note_then_no_more_buttons),
-            T(test_bad_links_say_what_to_do_and_change_nothing),
-            T(test_a_form_that_cannot_be_taken_keeps_what_was_typed),
-            T(test_names_from_the_roster_are_text_not_markup),
-            cmocka_unit_test_setup_teardown(test_english_pages_for_an_english_gateway, setup_en, teardown),
-            T(test_a_busy_port_is_tried_again_until_it_is_free),
+                T(test_the_link_shows_what_where_and_who_without_using_the_token),
+                T(test_im_going_acknowledges_tells_the_others_and_shows_it),
+                T(test_resolved_with_an_outcome_and_a_chinese_note_then_no_more_buttons),
+                T(test_a_dried_leak_is_said_but_someone_must_still_look_in),
+                T(test_bad_links_say_what_to_do_and_change_nothing),
+                T(test_a_form_that_cannot_be_taken_keeps_what_was_typed),
+                T(test_names_from_the_roster_are_text_not_markup),
+                cmocka_unit_test_setup_teardown(test_english_pages_for_an_english_gateway, setup_en, teardown),
+                T(test_a_busy_port_is_tried_again_until_it_is_free),
         };
         setenv("TZ", "Asia/Shanghai", 1);
         return cmocka_run_group_tests(tests, NULL, NULL);
