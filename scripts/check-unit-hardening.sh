@@ -33,7 +33,10 @@
 #          namespace), that a file readable only by the group gpio was
 #          readable (SupplementaryGroups=gpio works under PrivateUsers=yes),
 #          that both deliveries are recorded as sent, and that systemd logged
-#          no warning about the unit.
+#          no warning about the unit;
+#        - opens the "I'm going" link the message carried (bash's /dev/tcp)
+#          and taps it: the page is served from inside the sandbox and the
+#          alert is acknowledged.
 #
 # Not covered: a real /dev/gpiochip* (this check uses a root:gpio 0640 file:
 # the kernel checks the group the same way, but DeviceAllow=char-gpiochip is
@@ -116,6 +119,7 @@ out=/run/shouwang/mark-$1
 	if touch /usr/local/lib/shouwang/write-test 2>/dev/null; then echo "usr=writable"; else echo "usr=read-only"; fi
 	if touch /var/lib/shouwang/write-test 2>/dev/null; then echo "state=writable"; rm -f /var/lib/shouwang/write-test; else echo "state=read-only"; fi
 	echo "alert=$SHOUWANG_ALERT_ID contact=$SHOUWANG_CONTACT_ID purpose=$SHOUWANG_PURPOSE lang=${LANG:-}"
+	echo "ack_url=${SHOUWANG_ACK_URL:-}"
 } >"$out.tmp" 2>&1
 mv "$out.tmp" "$out"
 echo "marked $1"
@@ -185,6 +189,14 @@ finish() {
 trap finish EXIT
 ctl() { setpriv --reuid=shouwang --regid=shouwang --clear-groups -- shouwangctl "$@"; }
 prop() { systemctl show -P "$1" shouwang.service; }
+http() { # METHOD PATH [FORM]: one request to the "I'm going" page on 127.0.0.1:8080, the answer on stdout
+	local form=${3:-}
+	exec 3<>/dev/tcp/127.0.0.1/8080 || return 1
+	printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %s\r\n\r\n%s' \
+		"$1" "$2" "${#form}" "$form" >&3
+	cat <&3
+	exec 3<&-
+}
 wait_for() { # SECONDS 'SHELL CONDITION' (evaluated again every 0.1 s)
 	local n=$(($1 * 10))
 	while ! eval "$2" >/dev/null 2>&1; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done
@@ -249,6 +261,18 @@ if wait_for 20 '[ -s /run/shouwang/mark-C1 ]'; then
 else
 	bad "/etc/shouwang/mark.sh did not run"
 fi
+echo "the \"I'm going\" page, served from inside the sandbox:"
+url=$(sed -n 's/^ack_url=//p' /run/shouwang/mark-C1 2>/dev/null)
+case "$url" in
+http://127.0.0.1:8080/a/1\?c=C1\&t=*) ok "the message carries the link, derived from [http] listen: $url" ;;
+*) bad "no link in the message: '$url'" ;;
+esac
+page=$(http GET "${url#http://127.0.0.1:8080}" | tr -d '\r')
+if grep -q '^HTTP/1.1 200 OK' <<<"$page" && grep -q '我去看看' <<<"$page"; then ok "it opens (200, with the button)"; else bad "the page: $(head -n 1 <<<"$page")"; fi
+tap=$(http POST /a/1 "c=C1&t=${url##*t=}&action=ack" | head -n 1 | tr -d '\r')
+if [ "$tap" = "HTTP/1.1 303 See Other" ]; then ok "tapping \"I'm going\": $tap"; else bad "tapping: '$tap'"; fi
+if wait_for 10 'ctl alerts show 1 --json | grep -q "\"acked_by\":\"C1\""'; then ok "the alert is acknowledged by C1"; else bad "not acknowledged"; fi
+echo "exec channel, the SMS wrapper:"
 if wait_for 20 "compgen -G '/var/spool/gammu/outbox/OUT*_13900000102_*'"; then
 	ok "/usr/local/lib/shouwang/sms-gammu.sh queued the SMS in /var/spool/gammu/outbox (group gammu, PrivateUsers=yes)"
 else
