@@ -344,6 +344,32 @@ static void test_public_url_is_derived_from_listen_when_not_set(void **state)
         config_free(c);
 }
 
+static void test_listen_no_turns_the_pages_off(void **state)
+{
+        char *u = NULL;
+        Config *c = load("[http]\nlisten = no\n", 0);
+
+        assert_false(config_http_enabled(c));
+        /* No pages and no public_url: no links. */
+        assert_int_equal(config_public_url(c, &u), -EADDRNOTAVAIL);
+        config_free(c);
+
+        /* Pages served elsewhere: the links still go out. */
+        c = load("[http]\nlisten = no\npublic_url = https://shouwang.example.org\n", 0);
+        assert_int_equal(config_public_url(c, &u), 0);
+        assert_string_equal(u, "https://shouwang.example.org");
+        free(u);
+        config_free(c);
+
+        c = load("[http]\nlisten = 127.0.0.1:8080\n", 0);
+        assert_true(config_http_enabled(c));
+        config_free(c);
+
+        c = load("[http]\nlisten = off\n", -EINVAL);
+        assert_true(has_error(c, "or no for no pages"));
+        config_free(c);
+}
+
 static int setup(void **state)
 {
         strcpy(dir, "/tmp/shouwang-test-config-XXXXXX");
@@ -382,6 +408,7 @@ int main(void)
                 cmocka_unit_test(test_whole_file_checks_name_the_line_of_the_key),
                 cmocka_unit_test(test_a_directory_is_not_a_config_file),
                 cmocka_unit_test(test_public_url_is_derived_from_listen_when_not_set),
+                cmocka_unit_test(test_listen_no_turns_the_pages_off),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

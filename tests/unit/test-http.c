@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "daemon/http.h"
 #include "tests/lib/http-client.h"
@@ -368,6 +371,53 @@ static void test_a_request_that_stalls_gets_408_and_its_connection_back(void **s
         assert_int_equal(st.connections, 0);
 }
 
+static int connect_local(int port)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        return fd;
+}
+
+static void test_at_most_32_connections_then_one_is_closed_at_once(void **state)
+{
+        struct fixture *f = *state;
+        struct http_server_stats st;
+        int fds[HTTP_CONNECTIONS_MAX], extra;
+        char c;
+
+        /* Phones (or a scanner) that connect and say nothing. */
+        for (int i = 0; i < HTTP_CONNECTIONS_MAX; i++) {
+                fds[i] = connect_local(f->port);
+                (void)sd_event_run(f->event, 10 * USEC_PER_MSEC);
+        }
+        http_server_get_stats(f->server, &st);
+        assert_int_equal(st.connections, HTTP_CONNECTIONS_MAX);
+
+        /* One more is accepted and closed at once: it reads the end, not a hang. */
+        extra = connect_local(f->port);
+        for (int i = 0; i < 10; i++)
+                (void)sd_event_run(f->event, 10 * USEC_PER_MSEC);
+        assert_int_equal(recv(extra, &c, 1, MSG_DONTWAIT), 0);
+        close(extra);
+        http_server_get_stats(f->server, &st);
+        assert_int_equal(st.refused, 1);
+
+        /* One of them goes away: a real request gets through again. */
+        close(fds[0]);
+        for (int i = 0; i < 10; i++)
+                (void)sd_event_run(f->event, 10 * USEC_PER_MSEC);
+        struct tu_http_answer a;
+        assert_int_equal(tu_http_get(f->event, f->port, "/after", &a), 0);
+        assert_int_equal(a.status, 200);
+        tu_http_answer_done(&a);
+        for (int i = 1; i < HTTP_CONNECTIONS_MAX; i++)
+                close(fds[i]);
+}
+
 static void test_a_busy_port_is_reported_and_leaves_nothing_behind(void **state)
 {
         struct fixture *f = *state;
@@ -404,6 +454,8 @@ int main(void)
                 test_garbage_and_oversize_are_refused_with_a_reason_and_never_reach_the_handler, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_a_request_that_stalls_gets_408_and_its_connection_back, setup,
                                             teardown),
+                cmocka_unit_test_setup_teardown(test_at_most_32_connections_then_one_is_closed_at_once, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_a_busy_port_is_reported_and_leaves_nothing_behind, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
