@@ -1226,14 +1226,16 @@ usec_t alerts_token_lifetime(Alerts *a)
         return a->settings.token_lifetime;
 }
 
-/* Find the token for (alert, contact): *ret_id, its expiry and when it was used for ack and resolve. -EACCES
- * if none matches (counted), -EIO. */
-static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, int64_t *ret_id,
-                      usec_t *ret_expires, usec_t *ret_used_ack, usec_t *ret_used_resolve)
+/* Find the token for (alert, contact), good at now: *ret_id and ALERT_TOKEN_USED_* for the actions it was
+ * used for. -EACCES if none matches, -EKEYEXPIRED (both counted), -EIO. */
+static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, usec_t now,
+                      int64_t *ret_id, unsigned *ret_used)
 {
         unsigned char hash[32];
         sqlite3_stmt *st;
         int64_t match = 0;
+        usec_t expires = 0;
+        unsigned used = 0;
         int rc;
 
         if (isempty(token) || strlen(token) != ALERT_TOKEN_LEN || isempty(contact_id)) {
@@ -1252,9 +1254,9 @@ static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const
                 /* Every candidate is compared in full, in constant time. */
                 if (h && sqlite3_column_bytes(st, 1) == 32 && memeq_const_time(h, hash, 32)) {
                         match = sqlite3_column_int64(st, 0);
-                        *ret_expires = (usec_t)sqlite3_column_int64(st, 2);
-                        *ret_used_ack = (usec_t)sqlite3_column_int64(st, 3);
-                        *ret_used_resolve = (usec_t)sqlite3_column_int64(st, 4);
+                        expires = (usec_t)sqlite3_column_int64(st, 2);
+                        used = (sqlite3_column_int64(st, 3) ? ALERT_TOKEN_USED_ACK : 0) |
+                               (sqlite3_column_int64(st, 4) ? ALERT_TOKEN_USED_RESOLVE : 0);
                 }
         }
         sqlite3_reset(st);
@@ -1264,7 +1266,12 @@ static int token_find(Alerts *a, int64_t alert_id, const char *contact_id, const
                 a->tokens_refused++;
                 return -EACCES;
         }
+        if (now >= expires) {
+                a->tokens_refused++;
+                return -EKEYEXPIRED;
+        }
         *ret_id = match;
+        *ret_used = used;
         return 0;
 }
 
@@ -1272,18 +1279,12 @@ int alerts_token_verify(Alerts *a, int64_t alert_id, const char *contact_id, con
                         unsigned *ret_used)
 {
         int64_t id;
-        usec_t expires, used_ack, used_resolve;
-        int r = token_find(a, alert_id, contact_id, token, &id, &expires, &used_ack, &used_resolve);
+        unsigned used;
+        int r = token_find(a, alert_id, contact_id, token, now, &id, &used);
 
-        if (r < 0)
-                return r;
-        if (now >= expires) {
-                a->tokens_refused++;
-                return -EKEYEXPIRED;
-        }
-        if (ret_used)
-                *ret_used = (used_ack ? ALERT_TOKEN_USED_ACK : 0) | (used_resolve ? ALERT_TOKEN_USED_RESOLVE : 0);
-        return 0;
+        if (r >= 0 && ret_used)
+                *ret_used = used;
+        return r;
 }
 
 int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, const char *token, const char *action,
@@ -1291,18 +1292,14 @@ int alerts_token_check(Alerts *a, int64_t alert_id, const char *contact_id, cons
 {
         sqlite3_stmt *st;
         int64_t match;
-        usec_t expires, used_ack, used_resolve;
+        unsigned used;
         bool is_resolve = streq_ptr(action, "resolve");
         int r;
 
-        r = token_find(a, alert_id, contact_id, token, &match, &expires, &used_ack, &used_resolve);
+        r = token_find(a, alert_id, contact_id, token, now, &match, &used);
         if (r < 0)
                 return r;
-        if (now >= expires) {
-                a->tokens_refused++;
-                return -EKEYEXPIRED;
-        }
-        if (is_resolve ? used_resolve : used_ack) {
+        if (used & (is_resolve ? ALERT_TOKEN_USED_RESOLVE : ALERT_TOKEN_USED_ACK)) {
                 a->tokens_refused++;
                 return -EALREADY;
         }

@@ -71,37 +71,6 @@ static unsigned line_of(const uint8_t *p, size_t offset)
         return line;
 }
 
-/* Length of the UTF-8 sequence at p (1–4), or 0 if it is not valid UTF-8
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t utf8_char_len(const uint8_t *p, size_t left)
-{
-        uint8_t c = p[0];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4, cp = c & 0x07;
-        else
-                return 0;
-        if (left < n)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
 /* 0 if valid UTF-8; else -EILSEQ with the offset of the first bad byte and how many
  * multi-byte characters came before it (to tell "UTF-8 with one bad byte" from GBK). */
 static int utf8_validate(const uint8_t *p, size_t size, size_t *ret_bad, size_t *ret_n_multibyte)

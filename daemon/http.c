@@ -72,41 +72,6 @@ static int percent_decode(const char *in, size_t n, bool plus_is_space, char *ou
         return 0;
 }
 
-static bool utf8_valid(const char *s)
-{
-        const unsigned char *p = (const unsigned char *)s;
-
-        while (*p) {
-                unsigned n;
-                uint32_t cp;
-                if (*p < 0x80) {
-                        p++;
-                        continue;
-                } else if ((*p & 0xE0) == 0xC0) {
-                        n = 1;
-                        cp = *p & 0x1F;
-                } else if ((*p & 0xF0) == 0xE0) {
-                        n = 2;
-                        cp = *p & 0x0F;
-                } else if ((*p & 0xF8) == 0xF0) {
-                        n = 3;
-                        cp = *p & 0x07;
-                } else
-                        return false;
-                for (unsigned i = 1; i <= n; i++) {
-                        if ((p[i] & 0xC0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (p[i] & 0x3F);
-                }
-                /* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
-                if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-                    (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                p += n + 1;
-        }
-        return true;
-}
-
 /* The next line of the head: NUL-terminated in place, without its CR LF. NULL at the end. */
 static char *next_line(char **cursor, char *end)
 {
@@ -291,27 +256,6 @@ int http_form_get(const char *form, size_t len, const char *name, char **ret)
                 p = pair_end + 1;
         }
         return -ENOENT;
-}
-
-char *http_query_escape(const char *s)
-{
-        static const char hex[] = "0123456789ABCDEF";
-        char *out = malloc(strlen(s) * 3 + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                    strchr("-._~", *p))
-                        *o++ = (char)*p;
-                else {
-                        *o++ = '%';
-                        *o++ = hex[*p >> 4];
-                        *o++ = hex[*p & 15];
-                }
-        }
-        *o = '\0';
-        return out;
 }
 
 char *html_escape(const char *s)

@@ -63,9 +63,6 @@ size_t http_head_end(const char *buf, size_t len);
  */
 int http_form_get(const char *form, size_t len, const char *name, char **ret);
 
-/* "%XX"-encode s for a query value (unreserved characters kept). malloc'd, NULL on OOM. */
-char *http_query_escape(const char *s);
-
 /* s with & < > " ' as entities, for HTML text and attribute values. malloc'd, NULL on OOM. */
 char *html_escape(const char *s);
 

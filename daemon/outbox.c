@@ -6,7 +6,6 @@
 #include <sys/random.h>
 
 #include "daemon/alert-json.h"
-#include "daemon/http.h"
 #include "daemon/log.h"
 
 #define PASS_LIMIT 64
@@ -196,7 +195,7 @@ char *outbox_ack_url(const char *public_url, int64_t alert_id, const char *conta
         if (isempty(public_url) || !token)
                 return strdup("");
         /* An id may hold '&' or Chinese: escaped, the page gets it back whole. */
-        c = http_query_escape(contact_id);
+        c = url_escape(contact_id);
         if (!c)
                 return NULL;
         n = strlen(public_url);

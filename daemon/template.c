@@ -140,17 +140,12 @@ static void put_json_escaped(struct buf *b, const char *v)
 
 static void put_url_escaped(struct buf *b, const char *v)
 {
-        static const char hex[] = "0123456789ABCDEF";
+        _cleanup_free_ char *e = url_escape(v);
 
-        for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                    strchr("-._~", *p))
-                        buf_putc(b, (char)*p);
-                else {
-                        char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-                        buf_put(b, e, 3);
-                }
-        }
+        if (e)
+                buf_puts(b, e);
+        else
+                b->oom = true;
 }
 
 static void put_value(struct buf *b, const char *v, unsigned flags)

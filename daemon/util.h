@@ -123,6 +123,16 @@ int parse_duration(const char *s, usec_t *ret);
 int safe_atoi(const char *s, int *ret);
 int safe_atod(const char *s, double *ret);
 
+/* Length of the UTF-8 sequence at p (1–4), or 0 if it is not valid UTF-8 (overlong forms, surrogates and
+ * code points above U+10FFFF included); left: bytes available at p. */
+size_t utf8_char_len(const uint8_t *p, size_t left);
+/* Whether the NUL-terminated s is valid UTF-8. */
+bool utf8_valid(const char *s);
+
+/* s %XX-encoded for a query value or a form: unreserved characters (A-Z a-z 0-9 - . _ ~) kept. malloc'd,
+ * NULL on OOM. */
+char *url_escape(const char *s);
+
 /* Trim ASCII white space in place; returns s. */
 char *strstrip(char *s);
 

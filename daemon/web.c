@@ -220,7 +220,7 @@ static void respond_message(const Web *w, struct http_response *resp, int status
 
 struct told {
         const Web *w;
-        FILE *f;            /* the list, or NULL while only looking for names */
+        FILE *f;            /* the list, as HTML */
         const char *viewer; /* contact id */
         const char *want;   /* a contact id whose name is wanted */
         char *want_name;
@@ -239,7 +239,6 @@ static int on_told(const struct alert_contact_info *c, void *userdata)
                 t->viewer_name = strdup(strempty(c->name));
         if (!t->f)
                 return 0;
-
         _cleanup_free_ char *name = html_escape(strempty(c->name));
         _cleanup_free_ char *role = html_escape(strempty(role_words(t->w, c->role)));
         char when[32];
@@ -279,9 +278,16 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
                 return;
         }
 
-        /* Names first (the viewer's, whoever is going, whoever resolved), the list later. */
-        struct told names = { .w = w, .viewer = contact, .want = ai.acked_by, .now = now };
+        /* One pass over who was told: the names the page needs first (the viewer's, whoever is going), and
+         * the list for the end of the page. */
+        bool resolved = streq_ptr(ai.state, "resolved");
+        char *list = NULL;
+        size_t list_len = 0;
+        struct told names = { .w = w, .viewer = contact, .want = ai.acked_by, .now = now, .resolved = resolved };
+        names.f = open_memstream(&list, &list_len);
         (void)store_alert_contacts_foreach(w->store, alert_id, on_told, &names);
+        if (names.f)
+                fclose(names.f);
 
         /* What happened, where, since when, what to do: the same words as the message, without its link and
          * without "who is going" (the page says that itself, up to date). */
@@ -305,6 +311,7 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
                 alert_info_done(&ai);
                 free(names.want_name);
                 free(names.viewer_name);
+                free(list);
                 resp->status = 500;
                 return;
         }
@@ -320,7 +327,6 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
                         para(f, NULL, line);
         }
 
-        bool resolved = streq_ptr(ai.state, "resolved");
         bool mine = ai.acked_by && streq(ai.acked_by, contact);
         char when[32] = "";
         _cleanup_free_ char *status_text = NULL, *note_text = NULL;
@@ -385,12 +391,8 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
                         W(w)->note_label, strempty(n), W(w)->resolve_button);
         }
 
-        fprintf(f, "<h2>%s</h2>\n<ul>\n", W(w)->told);
-        names.f = f;
-        names.resolved = resolved;
-        (void)store_alert_contacts_foreach(w->store, alert_id, on_told, &names);
-        fputs("</ul>\n", f);
-        _cleanup_free_ char *qc = http_query_escape(contact), *qt = http_query_escape(token);
+        fprintf(f, "<h2>%s</h2>\n<ul>\n%s</ul>\n", W(w)->told, strempty(list));
+        _cleanup_free_ char *qc = url_escape(contact), *qt = url_escape(token);
         fprintf(f, "<p><a href=\"%lld?c=%s&amp;t=%s\">%s</a></p>\n", (long long)alert_id, strempty(qc), strempty(qt),
                 W(w)->refresh);
         page_end(f);
@@ -398,6 +400,7 @@ static void respond_alert(Web *w, struct http_response *resp, int64_t alert_id, 
         alert_info_done(&ai);
         free(names.want_name);
         free(names.viewer_name);
+        free(list);
 }
 
 /* ---- requests -------------------------------------------------------------------------------------------- */
@@ -432,7 +435,7 @@ static void respond_refused(const Web *w, struct http_response *resp, int r)
 
 static void see_other(struct http_response *resp, int64_t alert_id, const char *contact, const char *token)
 {
-        _cleanup_free_ char *qc = http_query_escape(contact), *qt = http_query_escape(token);
+        _cleanup_free_ char *qc = url_escape(contact), *qt = url_escape(token);
 
         resp->status = 303;
         if (!qc || !qt || asprintf(&resp->location, "%lld?c=%s&t=%s", (long long)alert_id, qc, qt) < 0) {

@@ -50,7 +50,7 @@ int fuzz_http_one(const uint8_t *data, size_t size)
                                 for (size_t k = 0; k < 2; k++) {
                                         int q = http_form_get(srcs[k], lens[k], fields[i], &v);
                                         if (q == 0) {
-                                                char *e = html_escape(v), *u = http_query_escape(v);
+                                                char *e = html_escape(v), *u = url_escape(v);
                                                 if (!e || !u || strchr(e, '<') || strchr(e, '"'))
                                                         abort();
                                                 free(e);

@@ -165,7 +165,7 @@ static void test_broken_form_values_are_refused_not_guessed(void **state)
 
 static void test_escaping_for_links_and_html(void **state)
 {
-        char *s = http_query_escape("C&2 王");
+        char *s = url_escape("C&2 王");
         assert_string_equal(s, "C%262%20%E7%8E%8B");
         free(s);
         s = html_escape("<script>alert(\"x\")</script> & '");

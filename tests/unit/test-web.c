@@ -346,6 +346,22 @@ static void test_bad_links_say_what_to_do_and_change_nothing(void **state)
         get(f, "/", 200, &a);
         assert_non_null(strstr(a.body, "守望在运行"));
         tu_http_answer_done(&a);
+        get(f, "/favicon.ico", 204, &a); /* browsers ask for it: no error in their console */
+        tu_http_answer_done(&a);
+        assert_int_equal(tu_http_post(f->event, f->port, "/", "x=1", &a), 0);
+        assert_int_equal(a.status, 405);
+        tu_http_answer_done(&a);
+
+        /* A form that is not a form (a script posting JSON): refused, nothing done. */
+        char req[256];
+        int n = snprintf(req, sizeof(req),
+                         "POST /a/%lld HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                         (long long)f->alert);
+        assert_int_equal(tu_http_exchange(f->event, f->port, req, (size_t)n, 5 * USEC_PER_SEC, &a), 0);
+        assert_int_equal(a.status, 415);
+        assert_non_null(strstr(a.body, "提交的内容不完整"));
+        tu_http_answer_done(&a);
+        assert_string_equal(alert_state(f), "open:::");
 }
 
 static void test_a_form_that_cannot_be_taken_keeps_what_was_typed(void **state)
